@@ -1,0 +1,76 @@
+"""Small validators shared by the dataclasses; each raises InputError with one clear line."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from .errors import InputError
+
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+
+
+def check_name(value: str, what: str) -> str:
+    """Accept only identifiers that are safe inside a SPICE deck (no spaces, dots, newlines)."""
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise InputError(
+            f"{what} must be a letter followed by up to 31 letters, digits or underscores, got {value!r}"
+        )
+    return value
+
+
+def check_real(value: object, what: str, *, positive: bool = False, nonneg: bool = False) -> float:
+    """Return ``value`` as a finite float, optionally > 0 or >= 0."""
+    if isinstance(value, bool):
+        raise InputError(f"{what} must be a number, got {value!r}")
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a number, got {value!r}") from None
+    if not math.isfinite(x):
+        raise InputError(f"{what} must be finite, got {x}")
+    if positive and not x > 0:
+        raise InputError(f"{what} must be > 0, got {x}")
+    if nonneg and x < 0:
+        raise InputError(f"{what} must be >= 0, got {x}")
+    return x
+
+
+def check_conductance(G: object, what: str = "conductance matrix") -> np.ndarray:
+    """Return a read-only float64 (M, N) copy of G; every entry finite and > 0 siemens."""
+    try:
+        arr = np.array(G, dtype=np.float64, copy=True)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be numeric") from None
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"{what} must be a non-empty 2-D array (M inputs x N outputs), got shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise InputError(f"{what} has a non-finite entry at [{i}, {j}]: {arr[i, j]}")
+    nonpos = arr <= 0
+    if nonpos.any():
+        i, j = np.argwhere(nonpos)[0]
+        raise InputError(f"{what} must be > 0 siemens everywhere; entry [{i}, {j}] is {arr[i, j]}")
+    arr.setflags(write=False)
+    return arr
+
+
+def check_voltages(V: object, m: int, what: str = "input voltages") -> np.ndarray:
+    """Return V as a float64 (B, M) array; a single vector (M,) becomes (1, M)."""
+    try:
+        arr = np.array(V, dtype=np.float64, copy=True)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be numeric") from None
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise InputError(f"{what} must have shape (B, M) or (M,), got {arr.shape}")
+    if arr.shape[1] != m:
+        raise InputError(f"{what} have {arr.shape[1]} columns but the circuit has {m} inputs")
+    if not np.all(np.isfinite(arr)):
+        i, j = np.argwhere(~np.isfinite(arr))[0]
+        raise InputError(f"{what} have a non-finite entry at [{i}, {j}]")
+    return arr

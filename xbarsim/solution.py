@@ -1,0 +1,62 @@
+"""The one result type every backend returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """Operating points of a circuit for a batch of B input vectors.
+
+    Attributes
+    ----------
+    currents:
+        (B, N) current into each sense node of the last layer, amperes (positive into the node).
+    voltages:
+        (B, N) sense-node voltages of the last layer (zeros for a virtual-ground sense).
+    layer_currents, layer_voltages:
+        The same for every layer of a :class:`~xbarsim.circuit.Network` (one (B, N_L) array each).
+    power:
+        (B,) power delivered by the input sources, watts.
+    backend:
+        Name of the backend that produced this solution.
+    seconds:
+        Wall time spent in the backend's solve.
+    node_voltages:
+        ``{node name: (B,) volts}`` for the nodes asked for with ``nodes=``.
+    sensed_by_voltage:
+        True when the last layer has a reference resistor, so :attr:`outputs` are voltages.
+    """
+
+    currents: np.ndarray
+    voltages: np.ndarray
+    layer_currents: tuple[np.ndarray, ...]
+    layer_voltages: tuple[np.ndarray, ...]
+    power: np.ndarray
+    backend: str
+    seconds: float = 0.0
+    node_voltages: dict[str, np.ndarray] = field(default_factory=dict)
+    sensed_by_voltage: bool = False
+
+    @property
+    def outputs(self) -> np.ndarray:
+        """What the last layer's sense delivers: voltages across ``r_ref`` if present, else currents."""
+        return self.voltages if self.sensed_by_voltage else self.currents
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.currents.shape[0])
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| / max |b|: the agreement figure used in tests and benchmarks."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    scale = float(np.max(np.abs(b))) if b.size else 0.0
+    diff = float(np.max(np.abs(a - b))) if a.size else 0.0
+    if scale == 0.0:
+        return diff
+    return diff / scale

@@ -1,0 +1,236 @@
+"""The one element list behind every backend: nodes, resistors, diodes, transistors, sources.
+
+``build(circuit)`` turns a :class:`~xbarsim.circuit.Crossbar` or :class:`~xbarsim.circuit.Network`
+into flat index arrays (vectorized, so 512 x 512 arrays build in well under a second). The netlist
+writer prints exactly these elements and the native solver stamps exactly these elements, so the two
+cannot disagree about the topology.
+
+Node 0 is ground. Zero-ohm resistances merge their two nodes (SPICE never sees a 0-ohm resistor);
+a merged node keeps the name of its earliest-allocated member, so names are deterministic.
+Raw node names: ``in_i`` (network inputs), ``r{L}_{i}_{j}`` (rows), ``c{L}_{i}_{j}`` (columns),
+``m{L}_{i}_{j}`` (inside a diode or 1T1R cell), ``s{L}_{j}`` (sense nodes), ``g{L}`` (gate line).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .circuit import Circuit, Crossbar, as_network
+
+
+@dataclass(frozen=True, eq=False)
+class ElementGroup:
+    """Two-terminal elements of one role in one layer (resistors or diodes).
+
+    ``kind`` is the role (``drv`` driver, ``rw`` row wire, ``cw`` column wire, ``sen`` sense,
+    ``ref`` reference, ``cell`` programmed resistance, ``dio`` diode); ``i``/``j`` index the
+    element within the layer, so element names ``{kind}{layer}_{i}_{j}`` are unique.
+    ``n1``/``n2`` are merged node indices (for diodes n1 = anode); ``value`` is ohms for
+    resistors and unused (NaN) for diodes.
+    """
+
+    kind: str
+    layer: int
+    i: np.ndarray
+    j: np.ndarray
+    n1: np.ndarray
+    n2: np.ndarray
+    value: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class MosGroup:
+    """The NMOS transistors of one layer's 1T1R cells (drain, gate, source; bulk is ground)."""
+
+    layer: int
+    i: np.ndarray
+    j: np.ndarray
+    d: np.ndarray
+    g: np.ndarray
+    s: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Topology:
+    """Flat description of a circuit's elements with merged node indices.
+
+    Attributes
+    ----------
+    node_raw:
+        Raw id of each merged node's representative (its earliest-allocated member).
+    blocks:
+        The raw-id blocks ``(start, prefix, shape)`` that name raw ids; see :meth:`node_name`.
+    resistors, diodes:
+        Element groups (diodes carry their layer's :class:`~xbarsim.circuit.DiodeModel`).
+    mosfets:
+        Transistor groups of 1T1R layers.
+    input_nodes:
+        (M0,) node driven by each input source (value from the input vector).
+    gate_nodes:
+        ``{layer: node}`` of each 1T1R layer's gate line (fixed at the layer's ``v_gate``).
+    sense_nodes:
+        Per layer, (N_L,) sense node indices.
+    ammeter_layer:
+        Index of the last layer when its sense is a virtual ground (sense nodes held at 0 V
+        by zero-volt sources whose currents are the outputs), else ``None``.
+    """
+
+    node_raw: np.ndarray
+    blocks: tuple[tuple[int, str, tuple[int, ...]], ...]
+    resistors: tuple[ElementGroup, ...]
+    diodes: tuple[ElementGroup, ...]
+    mosfets: tuple[MosGroup, ...]
+    input_nodes: np.ndarray
+    gate_nodes: dict[int, int]
+    sense_nodes: tuple[np.ndarray, ...]
+    ammeter_layer: int | None
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes including ground."""
+        return int(self.node_raw.size)
+
+    def node_name(self, node: int) -> str:
+        """Deterministic name of merged node ``node`` (0 is ``"0"``)."""
+        return _raw_name(self.blocks, int(self.node_raw[node]))
+
+    @cached_property
+    def node_names(self) -> tuple[str, ...]:
+        """Names of all merged nodes, index 0 = ``"0"`` (built on first use: slow for huge arrays)."""
+        return tuple(_raw_name(self.blocks, int(k)) for k in self.node_raw)
+
+    def fixed_nodes(self) -> np.ndarray:
+        """Nodes whose voltage a source fixes (inputs, gates, virtual-ground sense nodes)."""
+        parts = [self.input_nodes, np.array(sorted(self.gate_nodes.values()), dtype=np.int64)]
+        if self.ammeter_layer is not None:
+            parts.append(self.sense_nodes[self.ammeter_layer])
+        return np.unique(np.concatenate(parts).astype(np.int64))
+
+
+def _raw_name(blocks: tuple[tuple[int, str, tuple[int, ...]], ...], raw: int) -> str:
+    if raw == 0:
+        return "0"
+    k = bisect.bisect_right([b[0] for b in blocks], raw) - 1
+    start, prefix, shape = blocks[k]
+    if not shape:
+        return prefix
+    return prefix + "_".join(str(int(x)) for x in np.unravel_index(raw - start, shape))
+
+
+class _Alloc:
+    """Raw node allocator (ids only; names are derived from the blocks on demand)."""
+
+    def __init__(self) -> None:
+        self.count = 1  # raw id 0 is ground
+        self.blocks: list[tuple[int, str, tuple[int, ...]]] = []
+
+    def block(self, prefix: str, shape: tuple[int, ...]) -> np.ndarray:
+        start = self.count
+        n = int(np.prod(shape)) if shape else 1
+        self.blocks.append((start, prefix, tuple(shape)))
+        self.count += n
+        return np.arange(start, start + n, dtype=np.int64).reshape(shape)
+
+
+def build(circuit: Circuit) -> Topology:
+    """Flatten ``circuit`` into merged nodes and element groups (pure function)."""
+    net = as_network(circuit)
+    al = _Alloc()
+    m0 = net.layers[0].n_inputs
+    inputs = al.block("in_", (m0,))
+    raw_edges: list[tuple[str, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    raw_diodes: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    raw_mos: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    gate_raw: dict[int, int] = {}
+    sense_raw: list[np.ndarray] = []
+    layer_in = inputs
+    for L, xb in enumerate(net.layers):
+        M, N = xb.shape
+        s = al.block(f"s{L}_", (N,))  # first, so merged sense nodes keep the s-name
+        r = al.block(f"r{L}_", (M, N))
+        c = al.block(f"c{L}_", (M, N))
+        ii, jj = np.indices((M, N))
+        ar_m = np.arange(M)
+        ar_n = np.arange(N)
+
+        def add(kind: str, i, j, a, b, val) -> None:
+            i = np.asarray(i, dtype=np.int64).ravel()
+            raw_edges.append(
+                (kind, L, i, np.asarray(j, dtype=np.int64).ravel(), np.asarray(a).ravel(),
+                 np.asarray(b).ravel(), np.broadcast_to(np.asarray(val, dtype=np.float64).ravel() if np.ndim(val) else np.float64(val), i.shape).copy())
+            )
+
+        add("drv", ar_m, np.zeros(M), layer_in, r[:, 0], xb.r_driver)
+        if N > 1:
+            add("rw", ii[:, :-1], jj[:, :-1], r[:, :-1], r[:, 1:], xb.r_wire)
+        if M > 1:
+            add("cw", ii[:-1, :], jj[:-1, :], c[:-1, :], c[1:, :], xb.r_wire)
+        add("sen", np.full(N, M - 1), ar_n, c[M - 1, :], s, xb.r_sense)
+        if xb.r_ref is not None:
+            add("ref", np.zeros(N), ar_n, s, np.zeros(N, dtype=np.int64), xb.r_ref)
+        cell_r = 1.0 / xb.G
+        kind = xb.cell.kind
+        if kind == "resistor":
+            add("cell", ii, jj, r, c, cell_r)
+        else:
+            mid = al.block(f"m{L}_", (M, N))
+            if kind == "diode":
+                raw_diodes.append((L, ii.ravel(), jj.ravel(), r.ravel(), mid.ravel()))
+                add("cell", ii, jj, mid, c, cell_r)
+            else:  # 1t1r
+                add("cell", ii, jj, r, mid, cell_r)
+                g = int(al.block(f"g{L}", ()))
+                gate_raw[L] = g
+                raw_mos.append((L, ii.ravel(), jj.ravel(), mid.ravel(), np.full(M * N, g), c.ravel()))
+        sense_raw.append(s)
+        layer_in = s
+
+    # Merge nodes joined by zero-ohm edges.
+    n_raw = al.count
+    zero_a = [e[4][e[6] == 0.0] for e in raw_edges]
+    zero_b = [e[5][e[6] == 0.0] for e in raw_edges]
+    za = np.concatenate(zero_a) if zero_a else np.zeros(0, np.int64)
+    zb = np.concatenate(zero_b) if zero_b else np.zeros(0, np.int64)
+    adj = coo_matrix((np.ones(za.size), (za, zb)), shape=(n_raw, n_raw))
+    _, comp = connected_components(adj, directed=False)
+    # Representative = smallest raw id in the component; ground's component maps to 0.
+    rep = np.full(comp.max() + 1, n_raw, dtype=np.int64)
+    np.minimum.at(rep, comp, np.arange(n_raw))
+    rep_of_raw = rep[comp]
+    reps = np.flatnonzero(rep_of_raw == np.arange(n_raw))  # sorted, so ground (raw 0) is first
+    new_index = np.empty(n_raw, dtype=np.int64)
+    new_index[reps] = np.arange(reps.size)
+    remap = new_index[rep_of_raw]
+
+    resistors = []
+    for kind_, L, i, j, a, b, val in raw_edges:
+        keep = val != 0.0
+        if keep.any():
+            resistors.append(ElementGroup(kind_, L, i[keep], j[keep], remap[a[keep]], remap[b[keep]], val[keep]))
+    diodes = tuple(
+        ElementGroup("dio", L, i, j, remap[a], remap[b], np.full(i.shape, np.nan)) for L, i, j, a, b in raw_diodes
+    )
+    mosfets = tuple(MosGroup(L, i, j, remap[d], remap[g], remap[s]) for L, i, j, d, g, s in raw_mos)
+    last = net.layers[-1]
+    return Topology(
+        node_raw=reps,
+        blocks=tuple(al.blocks),
+        resistors=tuple(resistors),
+        diodes=diodes,
+        mosfets=mosfets,
+        input_nodes=remap[inputs],
+        gate_nodes={L: int(remap[g]) for L, g in gate_raw.items()},
+        sense_nodes=tuple(remap[s] for s in sense_raw),
+        ammeter_layer=(len(net.layers) - 1) if last.r_ref is None else None,
+    )
+
+
+def layer_of(circuit: Circuit, L: int) -> Crossbar:
+    """Layer ``L`` of a circuit (a lone crossbar is layer 0)."""
+    return as_network(circuit).layers[L]
