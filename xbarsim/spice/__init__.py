@@ -1,0 +1,1 @@
+"""ngspice plumbing: model cards, process runner, raw-file and log parsers (parsers take bytes/text)."""

@@ -1,0 +1,1 @@
+"""Parameter sweeps: TOML spec -> executor (local processes or Dask) -> SQLite results store."""
