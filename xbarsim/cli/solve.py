@@ -1,0 +1,121 @@
+"""``xbarsim solve`` and ``xbarsim netlist``: one crossbar from G and V files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..backends import REGISTRY
+
+
+def _add_circuit_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conductance", "-G", required=True, metavar="FILE", help="(M, N) conductances in siemens, .npy or .csv")
+    p.add_argument("--voltages", "-V", required=True, metavar="FILE", help="(B, M) or (M,) input voltages, .npy or .csv")
+    p.add_argument("--cell", choices=("resistor", "diode", "1t1r"), default="resistor", help="cell kind (default resistor)")
+    p.add_argument("--v-gate", type=float, default=3.3, metavar="VOLT", help="1T1R gate voltage (default 3.3)")
+    p.add_argument("--diode-threshold", type=float, default=0.65, metavar="VOLT", help="diode threshold of the ideal law (default 0.65)")
+    p.add_argument("--r-wire", type=float, default=0.0, metavar="OHM", help="resistance of each wire segment (default 0)")
+    p.add_argument("--r-driver", type=float, default=0.0, metavar="OHM", help="input driver resistance (default 0)")
+    p.add_argument("--r-sense", type=float, default=0.0, metavar="OHM", help="column-to-sense-node resistance (default 0)")
+    p.add_argument("--r-ref", type=float, default=None, metavar="OHM", help="reference resistor to ground: outputs become its voltages")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("solve", help="solve one crossbar for a batch of input vectors")
+    _add_circuit_options(p)
+    p.add_argument("--backend", default="ideal", choices=tuple(REGISTRY), help="solver backend (default ideal)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="ngspice time limit per run (default 600)")
+    p.add_argument("--out", "-o", metavar="FILE", help="write (B, N) outputs (.npy or .csv): amperes, or volts with --r-ref")
+    p.add_argument("--netlist", metavar="FILE", help="also write the ngspice deck of this circuit and inputs")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=run_solve)
+
+    n = sub.add_parser("netlist", help="write the ngspice deck of one crossbar and its inputs")
+    _add_circuit_options(n)
+    n.add_argument("--out", "-o", required=True, metavar="FILE", help="deck file to write ('-' for stdout)")
+    n.set_defaults(func=run_netlist)
+
+
+def _circuit_and_inputs(args: argparse.Namespace):
+    from .._validate import check_voltages
+    from ..circuit import CellModel, Crossbar, DiodeModel
+    from ..io import load_array
+
+    G = load_array(args.conductance, "conductance")
+    V = load_array(args.voltages, "voltages")
+    cell = CellModel(kind=args.cell, v_gate=args.v_gate, diode=DiodeModel(v_threshold=args.diode_threshold))
+    xb = Crossbar(
+        G=G if G.ndim != 1 else G[:, None],
+        cell=cell,
+        r_wire=args.r_wire,
+        r_driver=args.r_driver,
+        r_sense=args.r_sense,
+        r_ref=args.r_ref,
+    )
+    return xb, check_voltages(V, xb.n_inputs)
+
+
+def _write_text(path: str, text: str) -> None:
+    from ..errors import InputError
+
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    p = Path(path)
+    if not p.parent.exists():
+        raise InputError(f"directory of netlist file {path!r} does not exist")
+    p.write_text(text)
+
+
+def run_netlist(args: argparse.Namespace) -> int:
+    from ..netlist import write_netlist
+
+    xb, V = _circuit_and_inputs(args)
+    _write_text(args.out, write_netlist(xb, V))
+    return 0
+
+
+def run_solve(args: argparse.Namespace) -> int:
+    from ..backends import get_backend
+    from ..io import save_array
+
+    xb, V = _circuit_and_inputs(args)
+    options = {"timeout": args.timeout} if args.backend in ("ngspice",) else {}
+    backend = get_backend(args.backend, **options)
+    if args.netlist:
+        from ..netlist import write_netlist
+
+        _write_text(args.netlist, write_netlist(xb, V))
+    t0 = time.perf_counter()
+    sol = backend.solve(xb, V)
+    seconds = time.perf_counter() - t0
+    out = sol.outputs
+    if args.out:
+        save_array(args.out, out)
+    summary = {
+        "backend": sol.backend,
+        "shape": {"inputs": xb.n_inputs, "outputs": xb.n_outputs, "batch": int(V.shape[0])},
+        "cell": xb.cell.kind,
+        "output": "voltage" if sol.sensed_by_voltage else "current",
+        "max_abs_current": float(np.max(np.abs(sol.currents))),
+        "max_abs_output": float(np.max(np.abs(out))),
+        "power_w": {"mean": float(np.mean(sol.power)), "max": float(np.max(sol.power)), "total": float(np.sum(sol.power))},
+        "seconds": seconds,
+    }
+    if args.out:
+        summary["out"] = str(args.out)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        unit = "V" if sol.sensed_by_voltage else "A"
+        print(f"{xb.n_inputs}x{xb.n_outputs} {xb.cell.kind} crossbar, {V.shape[0]} input vector(s), backend {sol.backend}")
+        print(f"max |output| = {summary['max_abs_output']:.6g} {unit}, mean power = {summary['power_w']['mean']:.6g} W, {seconds:.3g} s")
+        if not args.out:
+            with np.printoptions(precision=6, suppress=False, linewidth=120):
+                print(out)
+    return 0
