@@ -1,0 +1,190 @@
+"""``xbarsim sweep run|status|export|plot|experiments``: parameter sweeps with a SQLite results store.
+
+The results file defaults to ``<sweep file stem>.sqlite`` in the current directory. A sweep that
+was interrupted (Ctrl-C, SIGKILL, lost machine) is resumed by running the same command again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run parameter sweeps / Monte-Carlo studies (local pool or Dask)")
+    ss = p.add_subparsers(dest="sweep_command", metavar="ACTION", parser_class=type(p))
+    ss.required = True
+
+    def common(q: argparse.ArgumentParser, spec_required: bool) -> None:
+        if spec_required:
+            q.add_argument("spec", metavar="SWEEP.toml", help="sweep file")
+        else:
+            q.add_argument("spec", nargs="?", metavar="SWEEP.toml", help="sweep file (default: every sweep in --db)")
+        q.add_argument("--db", metavar="FILE", help="results file (default: <sweep file stem>.sqlite here)")
+        if not spec_required:
+            q.add_argument("--sweep", metavar="NAME", help="pick one stored sweep by name when --db holds several")
+
+    r = ss.add_parser("run", help="run the points of a sweep that are not stored yet")
+    common(r, True)
+    r.add_argument("--workers", type=int, metavar="N", help="worker processes (default: CPU count; Dask local: 2)")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask distributed scheduler")
+    g.add_argument("--dask-local", action="store_true", help="start a Dask LocalCluster with worker processes")
+    r.add_argument("--retry-failed", action="store_true", help="run points recorded as failed again")
+    r.add_argument("--max-attempts", type=int, default=3, metavar="K", help="worker deaths before a point is failed (default 3)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    r.set_defaults(func=run_run)
+
+    s = ss.add_parser("status", help="finished / failed / pending points")
+    common(s, False)
+    s.add_argument("--errors", action="store_true", help="list the failed points with their error")
+    s.set_defaults(func=run_status)
+
+    e = ss.add_parser("export", help="write the results as CSV (one row per point, or a summary)")
+    common(e, False)
+    e.add_argument("--csv", required=True, metavar="FILE", help="output CSV ('-' for stdout)")
+    e.add_argument("--summary", action="store_true", help="mean/std/min/max per metric over trials instead")
+    e.set_defaults(func=run_export)
+
+    pl = ss.add_parser("plot", help="error-bar plot of a metric against a parameter")
+    common(pl, False)
+    pl.add_argument("--x", metavar="PARAM", help="parameter on the x axis (default: the sweep's [plot] x)")
+    pl.add_argument("--y", metavar="METRIC", help="metric on the y axis (default: the sweep's [plot] y)")
+    pl.add_argument("--by", metavar="PARAM", help="one series per value of this parameter")
+    pl.add_argument("--stat", choices=("std", "ci95"), help="error bar: spread of trials (std) or 95%% CI of the mean")
+    pl.add_argument("--out", "-o", metavar="FILE", help="image file (default: <sweep name>_<metric>.png)")
+    pl.set_defaults(func=run_plot)
+
+    x = ss.add_parser("experiments", help="list the experiments and their parameters")
+    x.set_defaults(func=run_experiments)
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    from ..errors import InputError
+
+    if args.db:
+        return Path(args.db)
+    if getattr(args, "spec", None):
+        return Path(Path(args.spec).stem + ".sqlite")
+    raise InputError("give a sweep file or --db FILE")
+
+
+def _open(args: argparse.Namespace, create: bool):
+    from ..sweep.store import ResultsStore
+
+    return ResultsStore(_db_path(args), create=create)
+
+
+def _selected(args: argparse.Namespace, store):
+    """The spec(s) asked for and the ids of their points (None = every stored point)."""
+    from ..errors import InputError
+    from ..sweep.spec import load_spec, parse_spec
+
+    if args.spec:
+        spec = load_spec(args.spec)
+        return [spec], {pid for pid, _ in spec.points()}
+    stored = store.sweeps()
+    if args.sweep:
+        stored = [s for s in stored if s["name"] == args.sweep]
+        if not stored:
+            names = ", ".join(sorted({s["name"] for s in store.sweeps()})) or "none"
+            raise InputError(f"no sweep named {args.sweep!r} in {store.path}; stored: {names}")
+    specs = [parse_spec(s["spec"], source=f"stored sweep {s['name']!r}") for s in stored]
+    if not specs:
+        return [], None
+    return specs, {pid for sp in specs for pid, _ in sp.points()}
+
+
+def run_run(args: argparse.Namespace) -> int:
+    from ..sweep.executor import run_sweep
+    from ..sweep.spec import load_spec
+
+    spec = load_spec(args.spec)
+    with _open(args, create=True) as store:
+        report = run_sweep(
+            spec,
+            store,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            dask_local=args.dask_local,
+            retry_failed=args.retry_failed,
+            max_attempts=args.max_attempts,
+            progress=False if args.no_progress else None,
+        )
+    print(f"{spec.name}: {report.line()}; results in {_db_path(args)}")
+    return 1 if report.failed else 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    with _open(args, create=False) as store:
+        specs, _ = _selected(args, store)
+        statuses = store.statuses()
+        failed_rows = []
+        for spec in specs:
+            ids = [pid for pid, _ in spec.points()]
+            done = sum(statuses.get(i) == "done" for i in ids)
+            failed = sum(statuses.get(i) == "failed" for i in ids)
+            print(
+                f"{spec.name} ({spec.experiment}): {len(ids)} points, {done} done, {failed} failed, "
+                f"{len(ids) - done - failed} pending"
+            )
+            if args.errors and failed:
+                failed_rows += [r for r in store.rows(ids) if r["status"] == "failed"]
+        if not specs:
+            print(f"{store.path}: no sweeps stored ({store.count()} points)")
+        for r in failed_rows:
+            print(f"  failed {r['id']} {r['params']}: {r['error']}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..sweep.plots import flat_rows, summarize, write_csv
+
+    with _open(args, create=False) as store:
+        _, ids = _selected(args, store)
+        rows = store.rows(ids)
+    cols, flat = summarize(rows) if args.summary else flat_rows(rows)
+    out = sys.stdout if args.csv == "-" else None
+    if out is not None:
+        import csv
+
+        w = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(flat)
+    else:
+        write_csv(args.csv, cols, flat)
+        print(f"{len(flat)} rows written to {args.csv}", file=sys.stderr)
+    return 0
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..sweep.plots import errorbar_plot
+
+    with _open(args, create=False) as store:
+        specs, ids = _selected(args, store)
+        rows = store.rows(ids)
+    defaults = specs[-1].plot if specs else {}
+    x = args.x or defaults.get("x")
+    y = args.y or defaults.get("y")
+    if not x or not y:
+        raise InputError("say what to plot: --x PARAM --y METRIC (or a [plot] table in the sweep file)")
+    by = args.by or defaults.get("by")
+    stat = args.stat or defaults.get("stat", "std")
+    name = specs[-1].name if specs else "sweep"
+    out = Path(args.out or f"{name}_{y}.png")
+    errorbar_plot(rows, x, y, out, by=by, stat=stat, title=defaults.get("title"))
+    print(f"plot written to {out}")
+    return 0
+
+
+def run_experiments(args: argparse.Namespace) -> int:
+    from ..sweep.experiments import EXPERIMENTS
+
+    for exp in EXPERIMENTS.values():
+        print(f"{exp.name}: {exp.doc}")
+        print(f"  metrics: {', '.join(exp.metrics)}")
+        for k, p in exp.params.items():
+            print(f"  {k} ({p.type.__name__}, default {p.default!r}): {p.doc}")
+    return 0

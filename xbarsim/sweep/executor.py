@@ -1,0 +1,300 @@
+"""Run a sweep's missing points on a local process pool or a Dask cluster, storing each as it lands.
+
+The driver (this process) is the only writer of the results file; workers only compute. Every
+task is :func:`run_point` -- a pure function of (experiment, parameters) that never raises: an
+exception inside the experiment comes back as a ``failed`` outcome with its message, so one bad
+point cannot stop the sweep.
+
+Losing a worker:
+
+* local pool: a dying worker breaks the whole :class:`~concurrent.futures.ProcessPoolExecutor`.
+  The points that were in flight are suspects; the pool is rebuilt and the suspects are run one
+  at a time, so a point that kills its worker again is identified and recorded as failed after
+  ``max_attempts`` deaths, while the innocent ones just finish.
+* Dask: the scheduler re-runs a lost worker's tasks itself; a task that kills workers repeatedly
+  ends as ``KilledWorker`` and is recorded as failed.
+
+Losing the driver (Ctrl-C, SIGKILL): finished rows are already committed; pool workers notice
+their parent is gone and exit; the next ``sweep run`` starts where this one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InputError
+from .spec import SweepSpec
+from .store import ResultsStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What one ``run_sweep`` call did."""
+
+    total: int
+    skipped: int
+    done: int
+    failed: int
+    seconds: float
+
+    def line(self) -> str:
+        return (
+            f"{self.total} points: {self.skipped} already stored, {self.done} done, "
+            f"{self.failed} failed in {self.seconds:.1f} s"
+        )
+
+
+def run_point(experiment: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Compute one point in a worker; never raises (errors become a 'failed' outcome)."""
+    from .experiments import run_experiment
+
+    t0 = time.perf_counter()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        result = run_experiment(experiment, params)
+    except Exception as exc:  # recorded with the point, retried on request
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+        msg = " ".join(str(exc).split()) or "(no message)"
+        return {"status": "failed", "error": f"{type(exc).__name__}: {msg}{where}", "seconds": time.perf_counter() - t0, "worker": worker}
+    return {"status": "done", "result": result, "seconds": time.perf_counter() - t0, "worker": worker}
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Pool-worker initializer: exit when the driver is gone (e.g. SIGKILLed) instead of idling on."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True, name="xbarsim-parent-watch").start()
+
+
+def _progress(total: int, desc: str, enabled: bool | None) -> Any:
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled or total == 0:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit="pt", dynamic_ncols=True, smoothing=0.1)
+
+
+def run_sweep(
+    spec: SweepSpec,
+    store: ResultsStore,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    dask_local: bool = False,
+    retry_failed: bool = False,
+    max_attempts: int = 3,
+    progress: bool | None = None,
+    on_point: Callable[[str, dict[str, Any]], None] | None = None,
+) -> SweepReport:
+    """Run every point of ``spec`` that ``store`` does not have yet; return counts.
+
+    Parameters
+    ----------
+    workers:
+        Local pool size (default: CPU count), or LocalCluster worker processes with ``dask_local``.
+    scheduler:
+        ``tcp://HOST:PORT`` of a running Dask scheduler; the workers must have xbarsim installed.
+    dask_local:
+        Start a Dask ``LocalCluster`` with worker processes for this run.
+    retry_failed:
+        Run points recorded as failed again (otherwise they count as finished).
+    progress:
+        Progress bar with rate and ETA; default on when stderr is a terminal.
+    """
+    from .. import __version__
+
+    if scheduler and dask_local:
+        raise InputError("give either a Dask scheduler address or --dask-local, not both")
+    if workers is not None and workers < 1:
+        raise InputError(f"workers must be >= 1, got {workers}")
+    if max_attempts < 1:
+        raise InputError(f"max_attempts must be >= 1, got {max_attempts}")
+    t0 = time.perf_counter()
+    points = spec.points()
+    store.record_sweep(spec.spec_hash(), spec.name, spec.experiment, spec.to_dict(), __version__)
+    have = store.statuses(pid for pid, _ in points)
+    todo = [(pid, p) for pid, p in points if have.get(pid) != "done" and (retry_failed or pid not in have)]
+    skipped = len(points) - len(todo)
+    counts = {"done": 0, "failed": 0}
+    bar = _progress(len(todo), spec.name, progress)
+
+    def record(pid: str, params: dict[str, Any], outcome: dict[str, Any], attempts: int) -> None:
+        store.record_point(
+            pid,
+            spec.experiment,
+            params,
+            status=outcome["status"],
+            result=outcome.get("result"),
+            error=outcome.get("error"),
+            attempts=attempts + store.attempts(pid),
+            seconds=outcome.get("seconds"),
+            worker=outcome.get("worker"),
+            version=__version__,
+        )
+        counts[outcome["status"]] += 1
+        if outcome["status"] == "failed":
+            log.warning("point %s failed: %s", pid, outcome.get("error"))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(failed=counts["failed"], refresh=False)
+        if on_point is not None:
+            on_point(pid, outcome)
+
+    log.info("sweep %s: %d points, %d already stored, %d to run", spec.name, len(points), skipped, len(todo))
+    try:
+        if todo:
+            if scheduler or dask_local:
+                _run_dask(spec, todo, record, workers, scheduler, dask_local)
+            else:
+                _run_pool(spec, todo, record, workers or os.cpu_count() or 1, max_attempts)
+    finally:
+        if bar is not None:
+            bar.close()
+    return SweepReport(len(points), skipped, counts["done"], counts["failed"], time.perf_counter() - t0)
+
+
+def _run_pool(
+    spec: SweepSpec,
+    todo: list[tuple[str, dict[str, Any]]],
+    record: Callable[[str, dict[str, Any], dict[str, Any], int], None],
+    workers: int,
+    max_attempts: int,
+) -> None:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    queue = deque(todo)
+    suspects: deque[tuple[str, dict[str, Any]]] = deque()
+    deaths: dict[str, int] = {}
+    ctx = multiprocessing.get_context("spawn")
+
+    while queue or suspects:
+        pool = ProcessPoolExecutor(
+            max_workers=min(workers, len(queue) + len(suspects)),
+            mp_context=ctx,
+            initializer=_watch_parent,
+            initargs=(os.getpid(),),
+        )
+        inflight: dict[Any, tuple[str, dict[str, Any]]] = {}
+        broken = False
+        try:
+            while (queue or suspects or inflight) and not broken:
+                if suspects:
+                    # suspects of a crash run alone, so a further crash is attributable to one point
+                    if not inflight:
+                        pid, params = suspects.popleft()
+                        inflight[pool.submit(run_point, spec.experiment, params)] = (pid, params)
+                else:
+                    while queue and len(inflight) < 2 * workers:
+                        pid, params = queue.popleft()
+                        inflight[pool.submit(run_point, spec.experiment, params)] = (pid, params)
+                finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    pid, params = inflight.pop(fut)
+                    try:
+                        outcome = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        inflight[fut] = (pid, params)  # handled below with the other casualties
+                        continue
+                    record(pid, params, outcome, 1 + deaths.pop(pid, 0))
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        if broken:
+            casualties = list(inflight.values())
+            log.warning("a worker process died; %d point(s) in flight will be re-run one by one", len(casualties))
+            lone = len(casualties) == 1
+            for pid, params in casualties:
+                if lone:
+                    deaths[pid] = deaths.get(pid, 0) + 1
+                if deaths.get(pid, 0) >= max_attempts:
+                    record(
+                        pid,
+                        params,
+                        {"status": "failed", "error": f"worker process died {deaths.pop(pid)} times running this point"},
+                        0,
+                    )
+                else:
+                    suspects.append((pid, params))
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_dask(
+    spec: SweepSpec,
+    todo: list[tuple[str, dict[str, Any]]],
+    record: Callable[[str, dict[str, Any], dict[str, Any], int], None],
+    workers: int | None,
+    scheduler: str | None,
+    dask_local: bool,
+) -> None:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise InputError("Dask is not installed: pip install 'xbarsim[sweep]'") from None
+
+    cluster = None
+    if dask_local:
+        cluster = LocalCluster(
+            n_workers=workers or 2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    try:
+        n_slots = max(1, sum(client.nthreads().values()))
+        window = max(2 * n_slots, 4)
+        queue = deque(todo)
+        meta: dict[str, tuple[str, dict[str, Any]]] = {}
+
+        def submit() -> Any:
+            pid, params = queue.popleft()
+            fut = client.submit(run_point, spec.experiment, params, key=f"xbarsim-{spec.experiment}-{pid}", retries=0)
+            meta[fut.key] = (pid, params)
+            return fut
+
+        ac = as_completed([submit() for _ in range(min(window, len(queue)))])
+        for fut in ac:
+            pid, params = meta.pop(fut.key)
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # KilledWorker and the like: the task itself never raises
+                outcome = {"status": "failed", "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
+            record(pid, params, outcome, 1)
+            fut.release()
+            if queue:
+                ac.add(submit())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

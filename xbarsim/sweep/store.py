@@ -1,0 +1,204 @@
+"""Results store: SQLite, one row per finished point, each committed in its own transaction.
+
+Why this survives a killed driver: a row is written by a single ``INSERT OR REPLACE`` inside one
+transaction, and SQLite's write-ahead log (WAL) makes a transaction either fully present or
+absent after a crash -- there is no half-written row. Points that had not finished are simply
+absent and are run again by the next ``sweep run``; points are keyed by their id, so none can
+appear twice.
+
+Tables:
+
+* ``sweeps``: every spec run against this file (JSON), with the xbarsim version and time.
+* ``points``: ``id`` (hash of experiment + complete parameters), ``experiment``, ``params`` (JSON),
+  ``status`` (``done`` | ``failed``), ``result`` (JSON metrics), ``error``, ``attempts``,
+  ``seconds``, ``worker`` (host:pid), ``version``, ``finished`` (UTC ISO time).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sweeps (
+    spec_hash TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    version TEXT NOT NULL,
+    created TEXT NOT NULL,
+    last_run TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS points (
+    id TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    result TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    seconds REAL,
+    worker TEXT,
+    version TEXT NOT NULL,
+    finished TEXT NOT NULL
+);
+"""
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class ResultsStore:
+    """One SQLite results file. Open with ``ResultsStore(path)``; close with :meth:`close`."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise InputError(f"results file not found: {self.path}")
+        try:
+            # isolation_level=None: we open every transaction ourselves (BEGIN IMMEDIATE ... COMMIT)
+            self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"{self.path}: not a usable results file ({exc})") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "ResultsStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ----------------------------------------------------------------------------
+    def record_sweep(self, spec_hash: str, name: str, experiment: str, spec: dict[str, Any], version: str) -> None:
+        now = _now()
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO sweeps (spec_hash, name, experiment, spec, version, created, last_run) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(spec_hash) DO UPDATE SET last_run = excluded.last_run, "
+                "version = excluded.version",
+                (spec_hash, name, experiment, json.dumps(spec, sort_keys=True), version, now, now),
+            )
+
+    def record_point(
+        self,
+        point_id: str,
+        experiment: str,
+        params: dict[str, Any],
+        *,
+        status: str,
+        result: dict[str, float] | None = None,
+        error: str | None = None,
+        attempts: int = 1,
+        seconds: float | None = None,
+        worker: str | None = None,
+        version: str,
+    ) -> None:
+        """Write one finished (or failed) point atomically; a 'done' row is never downgraded."""
+        if status not in ("done", "failed"):
+            raise InputError(f"point status must be 'done' or 'failed', got {status!r}")
+        with self._transaction():
+            row = self._db.execute("SELECT status FROM points WHERE id = ?", (point_id,)).fetchone()
+            if row is not None and row[0] == "done":
+                return
+            self._db.execute(
+                "INSERT OR REPLACE INTO points (id, experiment, params, status, result, error, attempts, "
+                "seconds, worker, version, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    point_id,
+                    experiment,
+                    json.dumps(params, sort_keys=True),
+                    status,
+                    None if result is None else json.dumps(result, sort_keys=True),
+                    error,
+                    int(attempts),
+                    seconds,
+                    worker,
+                    version,
+                    _now(),
+                ),
+            )
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def __enter__(self) -> None:
+            self.db.execute("BEGIN IMMEDIATE")
+
+        def __exit__(self, exc_type: object, *rest: object) -> None:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def _transaction(self) -> "ResultsStore._Tx":
+        return ResultsStore._Tx(self._db)
+
+    # -- reading ----------------------------------------------------------------------------
+    def statuses(self, ids: Iterable[str] | None = None) -> dict[str, str]:
+        """``{point id: status}`` for the recorded points (all, or those among ``ids``)."""
+        rows = self._db.execute("SELECT id, status FROM points").fetchall()
+        if ids is None:
+            return dict(rows)
+        wanted = set(ids)
+        return {i: s for i, s in rows if i in wanted}
+
+    def attempts(self, point_id: str) -> int:
+        row = self._db.execute("SELECT attempts FROM points WHERE id = ?", (point_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def rows(self, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Recorded points as dicts (params and result decoded), in finishing order."""
+        cur = self._db.execute(
+            "SELECT id, experiment, params, status, result, error, attempts, seconds, worker, version, finished "
+            "FROM points ORDER BY rowid"
+        )
+        wanted = None if ids is None else set(ids)
+        out = []
+        for r in cur.fetchall():
+            if wanted is not None and r[0] not in wanted:
+                continue
+            out.append(
+                {
+                    "id": r[0],
+                    "experiment": r[1],
+                    "params": json.loads(r[2]),
+                    "status": r[3],
+                    "result": json.loads(r[4]) if r[4] else {},
+                    "error": r[5],
+                    "attempts": r[6],
+                    "seconds": r[7],
+                    "worker": r[8],
+                    "version": r[9],
+                    "finished": r[10],
+                }
+            )
+        return out
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        """The specs run against this file, oldest first."""
+        cur = self._db.execute(
+            "SELECT spec_hash, name, experiment, spec, version, created, last_run FROM sweeps ORDER BY created"
+        )
+        return [
+            {"spec_hash": h, "name": n, "experiment": e, "spec": json.loads(s), "version": v, "created": c, "last_run": lr}
+            for h, n, e, s, v, c, lr in cur.fetchall()
+        ]
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM points").fetchone()[0])
