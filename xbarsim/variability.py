@@ -102,7 +102,7 @@ class LevelDistribution:
     @classmethod
     def from_samples(
         cls, name: str, v_read: float, samples: list[np.ndarray], **kw: object
-    ) -> "LevelDistribution":
+    ) -> LevelDistribution:
         """Build from raw per-level read currents (amperes), one array per level."""
         qs, cs, nd = [], [], []
         for k, s in enumerate(samples):
@@ -174,7 +174,7 @@ class LevelDistribution:
             self.name, tuple(self.median_conductances), self.v_read, self.illustrative, self.source
         )
 
-    def overlap(self) -> list["LevelOverlap"]:
+    def overlap(self) -> list[LevelOverlap]:
         """How much each pair of adjacent levels overlaps (one entry per pair, bottom first)."""
         out = []
         for k in range(self.n_levels - 1):

@@ -64,7 +64,7 @@ def run_point(experiment: str, params: dict[str, Any]) -> dict[str, Any]:
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
         result = run_experiment(experiment, params)
-    except Exception as exc:  # recorded with the point, retried on request
+    except Exception as exc:  # noqa: BLE001 -- recorded with the point, retried on request
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
         msg = " ".join(str(exc).split()) or "(no message)"
@@ -288,7 +288,7 @@ def _run_dask(
             pid, params = meta.pop(fut.key)
             try:
                 outcome = fut.result()
-            except Exception as exc:  # KilledWorker and the like: the task itself never raises
+            except Exception as exc:  # noqa: BLE001 -- KilledWorker etc.; the task itself never raises
                 outcome = {"status": "failed", "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
             record(pid, params, outcome, 1)
             fut.release()

@@ -21,7 +21,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from ..errors import InputError
 
@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS points (
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 class ResultsStore:
@@ -80,7 +80,7 @@ class ResultsStore:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "ResultsStore":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -146,7 +146,7 @@ class ResultsStore:
         def __exit__(self, exc_type: object, *rest: object) -> None:
             self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
-    def _transaction(self) -> "ResultsStore._Tx":
+    def _transaction(self) -> ResultsStore._Tx:
         return ResultsStore._Tx(self._db)
 
     # -- reading ----------------------------------------------------------------------------
