@@ -350,7 +350,7 @@ def load_model(path: str | os.PathLike[str]):
     keras = _keras()
     try:
         return keras.models.load_model(p, compile=False)
-    except Exception as exc:  # Keras raises many types for a bad archive
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad archive
         raise InputError(f"cannot load Keras model {p}: {type(exc).__name__}: {exc}") from None
 
 
