@@ -100,6 +100,7 @@ register(
             "trial": Param(int, 0, "trial index", minimum=0),
             "sleep": Param(float, 0.0, "seconds to sleep (to watch, kill and resume a sweep)", minimum=0.0),
             "fail_trial": Param(int, -1, "raise an error at this trial (tests failure recording)"),
+            "crash_trial": Param(int, -1, "kill the worker process at this trial (tests worker loss)"),
         },
         metrics=("value",),
         doc="Tiny deterministic task for testing executors and clusters.",
@@ -107,10 +108,13 @@ register(
 )
 
 
-def selftest(x: float, seed: int, trial: int, sleep: float, fail_trial: int) -> dict[str, float]:
+def selftest(x: float, seed: int, trial: int, sleep: float, fail_trial: int, crash_trial: int) -> dict[str, float]:
     """``x`` times the mean of 1000 normal draws of stream (seed, trial)."""
+    import os
     import time
 
+    if trial == crash_trial:
+        os._exit(3)  # a worker dying without a word, as after an OOM kill
     if sleep:
         time.sleep(sleep)
     if trial == fail_trial:
