@@ -1,0 +1,346 @@
+"""Netlist writer: circuit + input vectors -> ngspice deck text (pure functions, no I/O).
+
+The deck is printed from :func:`xbarsim.topology.build` alone, so it has exactly the elements the
+native solver stamps. Names are deterministic:
+
+* nodes: the topology's names (``in_i``, ``r{L}_{i}_{j}``, ``c{L}_{i}_{j}``, ``m{L}_{i}_{j}``,
+  ``s{L}_{j}``, ``g{L}``; merged nodes keep their earliest member's name); ``0`` is ground;
+* resistors ``R{kind}{L}_{i}_{j}`` (kind: drv, rw, cw, sen, ref, cell), diodes ``Ddio{L}_{i}_{j}``,
+  transistors ``Mmos{L}_{i}_{j}`` (bulk on ground);
+* input sources ``Vin_{i}`` (one vector) or ``Bin_{i}`` (a batch), gate sources ``Vg{L}``,
+  zero-volt ammeters ``Vam{L}_{j}`` from each virtual-ground sense node to ground, so that
+  ``i(Vam{L}_{j})`` is the current *into* the sense node.
+
+Batch of B vectors (one ngspice process): a DC sweep of the index source ``Vidx`` over 0..B-1;
+every input is a B-source ``V = pwl(V(xidx), ...)`` that holds vector k flat on [k-0.25, k+0.25].
+ngspice orders the matrix once and starts each point from the previous solution
+(``bench/ngspice_batch.py`` measures this against one ``op`` per vector).
+``.save`` keeps only the vectors the backends read (:class:`Deck` lists them).
+
+Everything from user text is validated: names by :func:`~xbarsim._validate.check_name`, the title
+is reduced to a safe character set, options are a whitelist of numeric keys, numbers are printed
+with Python's exact ``repr``. Nothing passed in can start a control line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validate import check_voltages
+from .circuit import Circuit, as_network
+from .errors import InputError, TopologyError
+from .spice.models import (
+    DIODE_MODEL_NAME,
+    NMOS_MODEL_NAME,
+    diode_card,
+    nmos_card,
+    nmos_geometry,
+    spice_number,
+)
+from .topology import Topology, build
+
+#: ngspice ``.options`` keys a user may set, with their kind (float > 0, or int >= minimum).
+OPTION_KEYS: dict[str, tuple[type, float]] = {
+    "reltol": (float, 0.0),
+    "abstol": (float, 0.0),
+    "vntol": (float, 0.0),
+    "gmin": (float, 0.0),
+    "pivtol": (float, 0.0),
+    "pivrel": (float, 0.0),
+    "itl1": (int, 1),
+    "itl2": (int, 1),
+    "gminsteps": (int, 0),
+    "srcsteps": (int, 0),
+}
+
+#: Index-sweep node and source of batch decks (not topology nodes: no topology name starts with x).
+INDEX_NODE = "xidx"
+INDEX_SOURCE = "Vidx"
+_TITLE_KEEP = re.compile(r"[^A-Za-z0-9 _,:;=()/#%+-]")
+
+
+def check_options(options: Mapping[str, object] | None) -> dict[str, float | int]:
+    """Validate ngspice ``.options``: whitelisted keys, finite numbers only (raise InputError)."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise InputError("ngspice options must be a mapping of option name to number")
+    out: dict[str, float | int] = {}
+    for key, value in options.items():
+        k = key.lower() if isinstance(key, str) else key
+        if k not in OPTION_KEYS:
+            raise InputError(f"ngspice option {key!r} is not allowed; choose from {', '.join(OPTION_KEYS)}")
+        kind, minimum = OPTION_KEYS[k]
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise InputError(f"ngspice option {key} must be a number, got {value!r}")
+        if kind is int:
+            if float(value) != int(value) or int(value) < minimum:
+                raise InputError(f"ngspice option {key} must be an integer >= {int(minimum)}, got {value!r}")
+            out[k] = int(value)
+        else:
+            x = float(value)
+            if not math.isfinite(x) or x <= minimum:
+                raise InputError(f"ngspice option {key} must be a finite number > 0, got {value!r}")
+            out[k] = x
+    return out
+
+
+def sanitize_title(title: object) -> str:
+    """One safe line: letters, digits, spaces and ``_,:;=()/#%+-``; anything else becomes ``_``."""
+    text = _TITLE_KEEP.sub("_", str(title))[:80].strip()
+    return text or "xbarsim"
+
+
+@dataclass(frozen=True)
+class Deck:
+    """A deck's text and the raw-file vectors that hold each result.
+
+    Attributes
+    ----------
+    text:
+        The ngspice deck.
+    batch:
+        B, the number of input vectors (0 when the deck was written without V).
+    sense_vectors:
+        Per layer, the (N_L,) ``v(node)`` names of its sense nodes, or ``None`` for the
+        virtual-ground (ammeter) layer whose sense voltages are 0.
+    ammeter_vectors:
+        (N,) ``i(vam...)`` names of the ammeter layer (empty when every layer has ``r_ref``).
+    source_vectors:
+        (M0,) names of the input-source currents (current into the source's + terminal).
+    node_vectors:
+        ``{requested node: vector name}`` (``None`` for ground).
+    """
+
+    text: str
+    batch: int
+    sense_vectors: tuple[tuple[str, ...] | None, ...]
+    ammeter_vectors: tuple[str, ...]
+    source_vectors: tuple[str, ...]
+    node_vectors: dict[str, str | None]
+
+
+def _resolve_nodes(topo: Topology, nodes: Iterable[str]) -> dict[str, int]:
+    wanted = list(nodes)
+    if not wanted:
+        return {}
+    index = {name: k for k, name in enumerate(topo.node_names)}
+    out: dict[str, int] = {}
+    for name in wanted:
+        if not isinstance(name, str) or name not in index:
+            raise InputError(
+                f"unknown node {name!r}; node names look like in_0, r0_1_2, c0_1_2, s0_3 "
+                "(nodes joined by a zero resistance keep the name of their first member)"
+            )
+        out[name] = index[name]
+    return out
+
+
+def _chunks(items: Sequence[str], size: int) -> list[str]:
+    return [", ".join(items[k : k + size]) for k in range(0, len(items), size)]
+
+
+def build_deck(
+    circuit: Circuit,
+    V: np.ndarray | None = None,
+    *,
+    title: str = "xbarsim",
+    nodes: Iterable[str] = (),
+    options: Mapping[str, object] | None = None,
+    topology: Topology | None = None,
+) -> Deck:
+    """The deck of ``circuit`` for the input vectors ``V`` ((B, M0), (M0,) or None) and its vector map.
+
+    ``topology`` may pass ``build(circuit)`` when the caller already has it.
+    """
+    net = as_network(circuit)
+    topo = build(net) if topology is None else topology
+    opts = check_options(options)
+    x = None if V is None else check_voltages(V, net.n_inputs)
+    batch = 0 if x is None else int(x.shape[0])
+    node_ids = _resolve_nodes(topo, nodes)
+    name = topo.node_names
+
+    lines: list[str] = [f"xbarsim deck: {sanitize_title(title)}"]
+    lines.append("* written by xbarsim.netlist.write_netlist (deterministic names; see its docstring)")
+    for L, xb in enumerate(net.layers):
+        M, N = xb.shape
+        ref = "virtual ground" if xb.r_ref is None else f"r_ref={spice_number(xb.r_ref)}"
+        lines.append(
+            f"* layer {L} {xb.name}: {M}x{N} {xb.cell.kind} cells, r_wire={spice_number(xb.r_wire)} "
+            f"r_driver={spice_number(xb.r_driver)} r_sense={spice_number(xb.r_sense)} {ref}"
+        )
+    opt_text = " ".join(f"{k}={spice_number(v) if isinstance(v, float) else v}" for k, v in opts.items())
+    lines.append(f".options temp=27 tnom=27{(' ' + opt_text) if opt_text else ''}")
+
+    # Model cards: one per layer that needs it (layers may differ).
+    for L, xb in enumerate(net.layers):
+        if xb.cell.kind == "diode":
+            lines.append(diode_card(xb.cell.diode, f"{DIODE_MODEL_NAME}{L}"))
+        elif xb.cell.kind == "1t1r":
+            lines.append(nmos_card(xb.cell.nmos, f"{NMOS_MODEL_NAME}{L}"))
+
+    # Sources.
+    source_vectors: list[str] = []
+    lines.append("* input sources")
+    inputs = topo.input_nodes
+    if batch > 1:
+        lines.append(f"{INDEX_SOURCE} {INDEX_NODE} 0 DC 0")
+        for i, n in enumerate(inputs):
+            pts: list[str] = []
+            for k in range(batch):
+                v = spice_number(x[k, i])  # type: ignore[index]
+                pts.append(f"{spice_number(k - 0.25)}, {v}")
+                pts.append(f"{spice_number(k + 0.25)}, {v}")
+            body = _chunks(pts, 8)
+            lines.append(f"Bin_{i} {name[n]} 0 V=pwl(V({INDEX_NODE}), {body[0]}" + ("" if len(body) > 1 else ")"))
+            for c, chunk in enumerate(body[1:], start=1):
+                lines.append(f"+ , {chunk}" + (")" if c == len(body) - 1 else ""))
+            source_vectors.append(f"i(bin_{i})")
+    else:
+        for i, n in enumerate(inputs):
+            v = 0.0 if x is None else x[0, i]
+            lines.append(f"Vin_{i} {name[n]} 0 DC {spice_number(v)}")
+            source_vectors.append(f"i(vin_{i})")
+    for L, g in sorted(topo.gate_nodes.items()):
+        lines.append(f"Vg{L} {name[g]} 0 DC {spice_number(net.layers[L].cell.v_gate)}")
+    ammeter_vectors: list[str] = []
+    if topo.ammeter_layer is not None:
+        La = topo.ammeter_layer
+        lines.append("* zero-volt ammeters: i(Vam) is the current into the sense node")
+        for j, n in enumerate(topo.sense_nodes[La]):
+            lines.append(f"Vam{La}_{j} {name[n]} 0 DC 0")
+            ammeter_vectors.append(f"i(vam{La}_{j})")
+
+    # Elements.
+    for grp in topo.resistors:
+        lines.append(f"* {grp.kind} resistors of layer {grp.layer}")
+        pre = f"R{grp.kind}{grp.layer}_"
+        lines.extend(
+            f"{pre}{i}_{j} {name[a]} {name[b]} {spice_number(r)}"
+            for i, j, a, b, r in zip(grp.i.tolist(), grp.j.tolist(), grp.n1.tolist(), grp.n2.tolist(),
+                                     grp.value.tolist())
+        )
+    for grp in topo.diodes:
+        lines.append(f"* selector diodes of layer {grp.layer} (anode on the row side)")
+        model = f"{DIODE_MODEL_NAME}{grp.layer}"
+        lines.extend(
+            f"Ddio{grp.layer}_{i}_{j} {name[a]} {name[b]} {model}"
+            for i, j, a, b in zip(grp.i.tolist(), grp.j.tolist(), grp.n1.tolist(), grp.n2.tolist())
+        )
+    for mg in topo.mosfets:
+        lines.append(f"* access transistors of layer {mg.layer} (drain gate source bulk)")
+        model = f"{NMOS_MODEL_NAME}{mg.layer} {nmos_geometry(net.layers[mg.layer].cell.nmos)}"
+        lines.extend(
+            f"Mmos{mg.layer}_{i}_{j} {name[d]} {name[g]} {name[s]} 0 {model}"
+            for i, j, d, g, s in zip(mg.i.tolist(), mg.j.tolist(), mg.d.tolist(), mg.g.tolist(), mg.s.tolist())
+        )
+
+    # What to keep, and the analysis.
+    sense_vectors: list[tuple[str, ...] | None] = []
+    for L, s_nodes in enumerate(topo.sense_nodes):
+        if L == topo.ammeter_layer:
+            sense_vectors.append(None)
+        else:
+            sense_vectors.append(tuple(f"v({name[n]})" for n in s_nodes))
+    node_vectors = {k: (None if n == 0 else f"v({name[n]})") for k, n in node_ids.items()}
+    keep: list[str] = list(ammeter_vectors)
+    for sv in sense_vectors:
+        keep.extend(sv or ())
+    keep.extend(source_vectors)
+    keep.extend(v for v in node_vectors.values() if v is not None)
+    keep = list(dict.fromkeys(keep))
+    lines.append("* vectors written to the raw file")
+    for k in range(0, len(keep), 10):
+        lines.append(".save " + " ".join(keep[k : k + 10]))
+    if batch > 1:
+        lines.append(f".dc {INDEX_SOURCE} 0 {batch - 1} 1")
+    else:
+        lines.append(".op")
+    lines.append(".end")
+    return Deck(
+        text="\n".join(lines) + "\n",
+        batch=batch,
+        sense_vectors=tuple(sense_vectors),
+        ammeter_vectors=tuple(ammeter_vectors),
+        source_vectors=tuple(source_vectors),
+        node_vectors=node_vectors,
+    )
+
+
+def write_netlist(
+    circuit: Circuit,
+    V: np.ndarray | None = None,
+    *,
+    title: str = "xbarsim",
+    nodes: Iterable[str] = (),
+    options: Mapping[str, object] | None = None,
+) -> str:
+    """ngspice deck text of ``circuit`` driven by ``V`` ((B, M0), (M0,) or None for 0 V inputs).
+
+    One vector gives an ``.op`` deck; B > 1 vectors give one DC sweep over the vector index.
+    ``nodes`` adds node voltages to the saved vectors; ``options`` are whitelisted ``.options``.
+    """
+    return build_deck(circuit, V, title=title, nodes=nodes, options=options).text
+
+
+def check_topology(topo: Topology) -> None:
+    """Raise :class:`TopologyError` naming a node without a DC path to ground or a dangling element.
+
+    The graph (networkx) has an edge per resistor, diode, transistor channel (drain-source) and
+    per source (input, gate and ammeter nodes to ground). Every node must be connected to ground,
+    every element must join two different nodes, and every node that no source fixes must touch
+    at least two elements (a node with one element makes that element carry no current).
+    """
+    import networkx as nx
+
+    n_nodes = topo.n_nodes
+    a_parts: list[np.ndarray] = []
+    b_parts: list[np.ndarray] = []
+    labels: list[tuple[str, int, np.ndarray, np.ndarray]] = []
+    for grp in (*topo.resistors, *topo.diodes):
+        a_parts.append(grp.n1)
+        b_parts.append(grp.n2)
+        labels.append((("R" + grp.kind) if grp.kind != "dio" else "Ddio", grp.layer, grp.i, grp.j))
+    for mg in topo.mosfets:
+        a_parts.append(mg.d)
+        b_parts.append(mg.s)
+        labels.append(("Mmos", mg.layer, mg.i, mg.j))
+    fixed = topo.fixed_nodes()
+    a = np.concatenate(a_parts) if a_parts else np.zeros(0, np.int64)
+    b = np.concatenate(b_parts) if b_parts else np.zeros(0, np.int64)
+    if np.any((a < 0) | (a >= n_nodes) | (b < 0) | (b >= n_nodes)):
+        raise TopologyError("an element refers to a node that does not exist")
+
+    loops = np.flatnonzero(a == b)
+    if loops.size:
+        k = int(loops[0])
+        for prefix, L, ii, jj in labels:
+            if k < ii.size:
+                raise TopologyError(
+                    f"element {prefix}{L}_{int(ii[k])}_{int(jj[k])} has both ends on node {topo.node_name(int(a[k]))}"
+                )
+            k -= ii.size
+
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n_nodes))
+    graph.add_edges_from(zip(a.tolist(), b.tolist()))
+    graph.add_edges_from((int(n), 0) for n in fixed)
+    grounded = nx.node_connected_component(graph, 0)
+    if len(grounded) != n_nodes:
+        bad = min(set(range(n_nodes)) - grounded)
+        raise TopologyError(f"node {topo.node_name(bad)} has no DC path to ground (floating)")
+
+    degree = np.bincount(np.concatenate([a, b]), minlength=n_nodes)
+    degree[fixed] += 2
+    degree[0] += 2
+    dangling = np.flatnonzero(degree < 2)
+    if dangling.size:
+        raise TopologyError(
+            f"node {topo.node_name(int(dangling[0]))} touches a single element (dangling element, no current path)"
+        )
