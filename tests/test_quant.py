@@ -12,6 +12,7 @@ from xbarsim.errors import InputError
 from xbarsim.quant import (
     quantize_quantile,
     quantize_weight_range,
+    quantize_weight_range_batched,
     search_levels,
     weight_range,
 )
@@ -150,3 +151,17 @@ def test_search_levels_stops_at_first_success() -> None:
     assert res.bins == 3
     rec, res = search_levels(w, lambda ws: 0.0, alpha=0.9, max_q=4)
     assert rec.q is None and not rec.found and res.bins == 4 and len(rec.tried) == 4
+
+
+def test_batched_matches_single() -> None:
+    rng = np.random.default_rng(3)
+    W1, W2 = rng.normal(size=(5, 4, 3)), rng.normal(size=(5, 3, 2))
+    W1[2] = 0.25  # a degenerate model: every weight equal in layer 1 ...
+    W2[2] = 0.25  # ... and layer 2
+    for q in (1, 3, 7):
+        (b1, b2), n = quantize_weight_range_batched([W1, W2], q)
+        for p in range(5):
+            res = quantize_weight_range([W1[p], W2[p]], q)
+            np.testing.assert_allclose(b1[p], res.weights[0], rtol=0, atol=1e-12)
+            np.testing.assert_allclose(b2[p], res.weights[1], rtol=0, atol=1e-12)
+            assert n[p] == res.n_levels

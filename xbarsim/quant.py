@@ -45,6 +45,7 @@ __all__ = [
     "QuantResult",
     "quantize_quantile",
     "quantize_weight_range",
+    "quantize_weight_range_batched",
     "search_levels",
     "weight_range",
 ]
@@ -247,3 +248,39 @@ def search_levels(
             return LevelSearch(q, acc, tuple(tried)), res
     assert res is not None
     return LevelSearch(None, tried[-1][1], tuple(tried)), res
+
+
+def quantize_weight_range_batched(weights: Sequence[np.ndarray], q: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`quantize_weight_range` for P models at once (the studies' inner loop).
+
+    Parameters
+    ----------
+    weights:
+        Per-layer arrays with a leading models axis, e.g. W1 (P, M, H) and W2 (P, H, O); each
+        model's layers are pooled separately.
+    q:
+        Number of bins (>= 1).
+
+    Returns
+    -------
+    The quantized arrays (same shapes) and the (P,) number of levels each model uses.
+    """
+    q = _check_bins(q, "number of quantization bins q")
+    arrays = [np.asarray(a, dtype=np.float64) for a in weights]
+    if not arrays or any(a.ndim < 2 or a.shape[0] != arrays[0].shape[0] for a in arrays):
+        raise InputError("batched weights need a common leading models axis")
+    P = arrays[0].shape[0]
+    flat = [a.reshape(P, -1) for a in arrays]
+    lo = np.min([f.min(axis=1) for f in flat], axis=0)
+    hi = np.max([f.max(axis=1) for f in flat], axis=0)
+    interval = (hi - lo) / q
+    safe = np.where(interval > 0, interval, 1.0)
+    out, used = [], np.zeros((P, q), dtype=bool)
+    for a, f in zip(arrays, flat):
+        b = np.clip(np.floor((f - lo[:, None]) / safe[:, None]).astype(np.int64), 0, q - 1)
+        b[interval == 0] = 0
+        used[np.arange(P)[:, None], b] = True
+        val = lo[:, None] + interval[:, None] * (b + 0.5)
+        val[interval == 0] = lo[interval == 0, None]
+        out.append(val.reshape(a.shape))
+    return out, used.sum(axis=1)
