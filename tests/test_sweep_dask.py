@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import requires_dask
+
 from xbarsim.sweep.executor import run_sweep
 from xbarsim.sweep.spec import parse_spec
 from xbarsim.sweep.store import ResultsStore

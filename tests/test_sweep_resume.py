@@ -81,7 +81,7 @@ def test_sigkill_mid_run_then_resume(tmp_path) -> None:
         time.sleep(0.2)
     assert not any(_alive(p) for p in workers)
 
-    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     assert f"{n_killed} already stored" in r.stdout
 

@@ -102,7 +102,7 @@ def test_bad_spec_real_cli_process(tmp_path) -> None:
     p = _write(tmp_path, BAD[0][0], "bad.toml")
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
     r = subprocess.run(
-        [sys.executable, "-m", "xbarsim", "sweep", "run", str(p)], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "xbarsim", "sweep", "run", str(p)], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
     )
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "unknown parameter 'bogus'" in r.stderr

@@ -6,8 +6,8 @@ import sqlite3
 
 import numpy as np
 import pytest
-
 from conftest import requires_plot
+
 from xbarsim.cli import main
 from xbarsim.errors import InputError
 from xbarsim.sweep.executor import run_sweep
@@ -103,12 +103,12 @@ def test_summary_export_and_status_cli(tmp_path, capsys) -> None:
     assert len(lines) == 3 and "value_mean" in lines[0] and ",5," in lines[1]
     with ResultsStore(db) as st:
         rows = st.rows()
-    cols, summ = summarize(rows)
+    _cols, summ = summarize(rows)
     for s in summ:  # the summary is the mean over the trials of that x
         vals = [r["result"]["value"] for r in rows if r["params"]["x"] == s["x"]]
         assert s["value_mean"] == pytest.approx(np.mean(vals), rel=1e-12)
     data = errorbar_data(rows, "x", "value")
-    xs, mean, err, n = data[None]
+    xs, mean, _err, n = data[None]
     assert xs == [1.0, 3.0] and list(n) == [5, 5]
     assert mean[1] == pytest.approx(3 * mean[0], rel=1e-12)  # value = x * (same draws)
 

@@ -14,6 +14,7 @@ from xbarsim.variability import (
     load_levels,
     nearest_levels,
     preset_distribution,
+    sample_around,
     sample_conductances,
 )
 
@@ -151,3 +152,19 @@ def test_bad_inputs() -> None:
         preset_distribution("nope")
     with pytest.raises(InputError, match="at least 2 levels"):
         LevelDistribution.from_samples("x", 0.2, [np.array([1e-6])])
+
+
+def test_sample_around_relative_and_snap() -> None:
+    d = preset_distribution("hfo2-1t1r-8")
+    med = d.median_conductances
+    # targets a bit off the device levels, as an affine weight map produces
+    G_nom = np.repeat(med * 1.03, 5000).reshape(8, 5000)
+    rel = sample_around(d, G_nom, np.random.default_rng(2), mode="relative")
+    snap = sample_around(d, G_nom, np.random.default_rng(2), mode="snap")
+    # same uniforms: snap is the level's own draw, relative the same draw rescaled to the target
+    np.testing.assert_allclose(rel, snap * 1.03, rtol=1e-12)
+    for k in range(8):  # KS of the snapped draws against the level's source currents (D < 0.03)
+        assert stats.ks_2samp(snap[k] * d.v_read, d.samples(k)).statistic < 0.03
+    np.testing.assert_allclose(np.median(rel, axis=1), med * 1.03, rtol=0.01)
+    with pytest.raises(InputError, match="relative' or 'snap"):
+        sample_around(d, G_nom, np.random.default_rng(0), mode="other")

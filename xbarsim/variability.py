@@ -365,24 +365,77 @@ def sample_conductances(
         raise InputError(
             f"level_index must lie in 0..{dist.n_levels - 1} for {dist.name!r}, got {idx.min()}..{idx.max()}"
         )
-    h = _check_rate(stuck_hrs_rate, "stuck-at-HRS rate")
-    lr = _check_rate(stuck_lrs_rate, "stuck-at-LRS rate")
-    if h + lr > 1:
-        raise InputError("stuck-at-HRS rate + stuck-at-LRS rate must not exceed 1")
+    G = _draw(dist, idx, rng)
+    return _faults_and_noise(dist, G, rng, read_noise, stuck_hrs_rate, stuck_lrs_rate, g_hrs, g_lrs)
+
+
+def _draw(dist: LevelDistribution, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Inverse-transform draw of one conductance per cell from its level's CDF."""
     u = rng.random(idx.shape)
     current = np.empty(idx.shape, dtype=np.float64)
     for k in range(dist.n_levels):
         sel = idx == k
         if sel.any():
             current[sel] = dist.ppf(k, u[sel])
-    G = current / dist.v_read
+    return current / dist.v_read
+
+
+def _faults_and_noise(
+    dist: LevelDistribution,
+    G: np.ndarray,
+    rng: np.random.Generator,
+    read_noise: float,
+    stuck_hrs_rate: float,
+    stuck_lrs_rate: float,
+    g_hrs: float | None,
+    g_lrs: float | None,
+) -> np.ndarray:
+    h = _check_rate(stuck_hrs_rate, "stuck-at-HRS rate")
+    lr = _check_rate(stuck_lrs_rate, "stuck-at-LRS rate")
+    if h + lr > 1:
+        raise InputError("stuck-at-HRS rate + stuck-at-LRS rate must not exceed 1")
     if h > 0 or lr > 0:
-        f = rng.random(idx.shape)
+        f = rng.random(G.shape)
         G[f < h] = dist.g_hrs if g_hrs is None else check_real(g_hrs, "g_hrs", positive=True)
         G[(f >= h) & (f < h + lr)] = dist.g_lrs if g_lrs is None else check_real(g_lrs, "g_lrs", positive=True)
     if read_noise:
         G = apply_read_noise(G, rng, read_noise)
     return G
+
+
+def sample_around(
+    dist: LevelDistribution,
+    G_nominal: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    mode: str = "relative",
+    read_noise: float = 0.0,
+    stuck_hrs_rate: float = 0.0,
+    stuck_lrs_rate: float = 0.0,
+    g_hrs: float | None = None,
+    g_lrs: float | None = None,
+) -> np.ndarray:
+    """Device-to-device draw for cells known only by their nominal (target) conductance.
+
+    Mapped networks program affine images of the quantized weights, which need not sit exactly
+    on the device's levels. Each cell takes the level whose median is nearest to its target and
+
+    * ``mode="relative"``: keeps its target and gets that level's *relative* spread,
+      ``G = G_nominal * g / median(level)`` with ``g`` drawn from the level's CDF;
+    * ``mode="snap"``: is programmed to that level, ``G = g`` (adds the target-to-level offset).
+
+    Faults and read noise as in :func:`sample_conductances`.
+    """
+    if mode not in ("relative", "snap"):
+        raise InputError(f"variability mode must be 'relative' or 'snap', got {mode!r}")
+    G_nominal = np.asarray(G_nominal, dtype=np.float64)
+    if G_nominal.size and not (np.all(np.isfinite(G_nominal)) and G_nominal.min() > 0):
+        raise InputError("nominal conductances must be finite and > 0 siemens")
+    idx = nearest_levels(dist, G_nominal)
+    G = _draw(dist, idx, rng)
+    if mode == "relative":
+        G = G_nominal * G / dist.median_conductances[idx]
+    return _faults_and_noise(dist, G, rng, read_noise, stuck_hrs_rate, stuck_lrs_rate, g_hrs, g_lrs)
 
 
 def apply_read_noise(G: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:

@@ -187,3 +187,45 @@ def crossbar_mc(
         "level_error_rate": float(np.mean(nearest_levels(dist, G) != level_index)),
         "g_rel_spread": float(np.std(G / G_nom - 1.0)),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+_VARIABILITY_MAPPED = {
+    **_VARIABILITY,
+    "preset": Param(str, "", "level distribution: preset name or CSV path ('' = hfo2-1t1r-<levels>)"),
+    "mode": Param(
+        str, "relative", "cells keep their target with the nearest level's relative spread, or snap to it",
+        choices=("relative", "snap"),
+    ),
+}
+
+register(
+    Experiment(
+        name="mnist_mc",
+        target="xbarsim.sweep.paper_mc:mnist_mc",
+        params={
+            "dataset": Param(str, "mnist", "image set", choices=("mnist", "fashion-mnist")),
+            "data_dir": Param(str, "", "folder with the IDX files ('' = $XBARSIM_DATA, then ~/.keras/datasets)"),
+            "n_test": Param(int, 1000, "test images per trial (the first n)", minimum=1),
+            "model": Param(str, "", "trained .keras model; '' = train (once, cached) the MLP below"),
+            "hidden": Param(int, 128, "hidden units of the MLP", minimum=8),
+            "hidden_layers": Param(int, 1, "hidden layers of the MLP", minimum=1),
+            "epochs": Param(int, 3, "training epochs", minimum=1),
+            "train_seed": Param(int, 0, "training seed"),
+            "method": Param(str, "quantile", "weight quantization", choices=("quantile", "weight-range")),
+            "levels": Param(int, 8, "quantization levels k (= device levels)", minimum=2),
+            "scheme": Param(str, "differential", "signed weights", choices=("differential", "offset")),
+            "tile": Param(int, 128, "largest crossbar side", minimum=2),
+            "cell": Param(str, "1t1r", "cell kind", choices=("1t1r", "resistor")),
+            "r_wire": Param(float, 0.0, "wire segment resistance, ohm", minimum=0.0),
+            "backend": Param(str, "native", "circuit backend"),
+            "mos": Param(str, "linear", "native backend 1T1R transistor model", choices=("linear", "level1")),
+            **_VARIABILITY_MAPPED,
+        },
+        metrics=("accuracy_circuit", "accuracy_devices", "accuracy_quantized", "accuracy_float", "accuracy_drop"),
+        doc=(
+            "Romero-Zaliz 2021 MLP, quantized to k levels, mapped on tiled 1T1R crossbars; each trial "
+            "draws every cell from the level distributions and classifies n_test images."
+        ),
+    )
+)
