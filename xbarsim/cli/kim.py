@@ -1,0 +1,215 @@
+"""``xbarsim kim2024`` (one seed, full report) and ``xbarsim demo`` (the 5x5 case with figures)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..backends import REGISTRY
+from ..errors import InputError
+
+
+def parse_voltages(text: str) -> tuple[list[float], list[str]]:
+    """``"1,5,10"`` -> ([1.0, 5.0, 10.0], ["1", "5", "10"]); labels are kept as written."""
+    labels = [t.strip() for t in str(text).split(",")]
+    if not labels or any(not t for t in labels):
+        raise InputError(f"--voltages must be a comma-separated list of volts, got {text!r}")
+    values = []
+    for t in labels:
+        try:
+            v = float(t)
+        except ValueError:
+            raise InputError(f"--voltages: {t!r} is not a number") from None
+        if not math.isfinite(v) or not 0 < v <= 100:
+            raise InputError(f"--voltages: each input voltage must be > 0 and <= 100 V, got {t}")
+        values.append(v)
+    if len(set(values)) != len(values):
+        raise InputError(f"--voltages lists a voltage twice: {text!r}")
+    return values, labels
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {v}")
+    return v
+
+
+def _alpha(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"alpha must be in (0, 1], got {v}")
+    return v
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "kim2024",
+        help="Kim et al. 2024: glyph net -> weight-range quantization -> diode crossbar circuit",
+        description="Train the two-layer net on 5x5 or 7x7 digit glyphs, find the fewest weight-range "
+        "levels that keep recognition, map them to a diode-crossbar circuit and compare simulated "
+        "and calculated output currents at each input voltage.",
+    )
+    p.add_argument("--grid", type=int, choices=(5, 7), default=5, help="glyph grid (default 5)")
+    p.add_argument("--seed", type=_seed, default=0, help="training seed (default 0)")
+    p.add_argument("--alpha", type=_alpha, default=1.0, help="recognition the quantized net must keep (default 1.0)")
+    p.add_argument("--max-q", type=_positive_int, default=40, help="largest q tried (default 40)")
+    p.add_argument("--voltages", default="1,5,10", help="input voltages, comma-separated (default 1,5,10)")
+    p.add_argument("--backend", default="ngspice", choices=tuple(REGISTRY), help="circuit simulator (default ngspice)")
+    p.add_argument("--epochs", type=_positive_int, default=500, help="training epochs (default 500)")
+    p.add_argument("--mapping", choices=("differential", "single"), default="differential",
+                   help="weight->conductance mapping (default differential; single = the paper's literal shape)")
+    p.add_argument("--json", metavar="FILE", help="write the full result as JSON")
+    p.add_argument("--plot-dir", metavar="DIR", help="write the Fig. 3 and Fig. 6b PNGs here")
+    p.set_defaults(func=run_kim)
+
+    d = sub.add_parser(
+        "demo",
+        help="run the 5x5 Kim 2024 case end to end (about a minute) and write its figures",
+        description="Trains the 5x5 net, quantizes it, simulates the circuit at 1, 5 and 10 V, runs a "
+        "small study for Figs. 4a and 5 and writes result.json and PNGs.",
+    )
+    d.add_argument("--out-dir", default="xbarsim-demo", metavar="DIR", help="output folder (default ./xbarsim-demo)")
+    d.add_argument("--backend", default="ngspice", choices=tuple(REGISTRY), help="circuit simulator (default ngspice)")
+    d.add_argument("--seed", type=_seed, default=0, help="training seed (default 0)")
+    d.set_defaults(func=run_demo)
+
+
+def _pct(x: Any) -> str:
+    return "  n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{100 * x:5.1f} %"
+
+
+def format_report(res: dict[str, Any]) -> str:
+    """Human-readable summary of a :func:`~xbarsim.experiments.kim2024.run_kim2024` result."""
+    g = res["grid"]
+    lines = [
+        f"Kim et al. 2024 - {g}x{g} digit glyphs, seed {res['seed']}",
+        f"  trained {res['epochs']} epochs: recognition {_pct(res['accuracy_float'])}"
+        + (
+            f" (100 % first reached at epoch {res['first_perfect_epoch']})"
+            if res["first_perfect_epoch"] > 0
+            else " (100 % NOT reached)"
+        ),
+        f"  {res['n_weights']} weights, weight range {res['weight_range']:.3f}",
+    ]
+    if res["q_found"]:
+        lines.append(f"  level search (alpha {res['alpha']:.0%}): q = {res['q']} -> {len(res['levels'])} levels")
+    else:
+        lines.append(f"  level search (alpha {res['alpha']:.0%}): not reached up to q = {res['max_q']}")
+    lines.append("      level value   weights")
+    for v, c in zip(res["levels"], res["level_counts"]):
+        lines.append(f"      {v:11.4f}   {c:7d}")
+    lines.append(f"  quantized recognition {_pct(res['accuracy_quantized'])}")
+    lines.append(f"  circuit: {res['mapping']} mapping, backend {res['backend']}")
+    lines.append("      V_in      r_ref   bias   recognition   ideal calc   mean gap   max gap   gap vs passive")
+    for lab, pv in res["per_voltage"].items():
+        lines.append(
+            f"  {lab:>6} V  {pv['r_ref']:9.4g}  {pv['bias_scale']:5.2f}   {_pct(pv['spice_accuracy']):>10}   "
+            f"{_pct(pv['ideal_accuracy']):>10}   {_pct(pv['mean_current_gap']):>8}  {_pct(pv['max_current_gap']):>8}   "
+            f"{_pct(pv['mean_current_gap_passive']):>8}"
+        )
+    lines.append("  (gap = |I_sim - I_calc| / |I_calc| on the output currents; paper: up to 27 % at 1 V, 100 % recognition)")
+    return "\n".join(lines)
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def write_json(res: dict[str, Any], path: str | Path) -> Path:
+    p = Path(path)
+    if p.parent and not p.parent.exists():
+        raise InputError(f"folder of --json does not exist: {p.parent}")
+    p.write_text(json.dumps(_json_safe(res), indent=1) + "\n")
+    return p
+
+
+def run_kim(args: argparse.Namespace) -> int:
+    from ..experiments.kim2024 import CircuitDesign, TrainSettings, run_kim2024
+
+    voltages, labels = parse_voltages(args.voltages)
+    res = run_kim2024(
+        args.grid,
+        args.seed,
+        alpha=args.alpha,
+        max_q=args.max_q,
+        voltages=voltages,
+        voltage_labels=labels,
+        backend=args.backend,
+        settings=TrainSettings(epochs=args.epochs),
+        design=CircuitDesign(mapping=args.mapping),
+    )
+    print(format_report(res))
+    if args.json:
+        print(f"  wrote {write_json(res, args.json)}")
+    if args.plot_dir:
+        from ..experiments.kim2024_plots import plot_current_gap, plot_levels
+
+        out = Path(args.plot_dir)
+        for p in (plot_levels(res, out / "kim2024_fig3.png"), plot_current_gap(res, out / "kim2024_fig6b.png")):
+            print(f"  wrote {p}")
+    sys.stdout.flush()
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    import time
+
+    from ..experiments.kim2024 import run_kim2024, run_study
+    from ..experiments.kim2024_plots import (
+        plot_current_gap,
+        plot_groups_vs_epoch,
+        plot_levels,
+        plot_range_vs_q,
+    )
+
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    print(f"xbarsim demo: Kim et al. 2024, 5x5 digits, backend {args.backend}", flush=True)
+    res = run_kim2024(5, args.seed, backend=args.backend, voltages=(1.0, 5.0, 10.0))
+    print(format_report(res), flush=True)
+    write_json(res, out / "result.json")
+    print("  small study for Figs. 4a/5 (20 seeds x 25 models) ...", flush=True)
+    study = run_study(5, n_seeds=20, models_per_seed=25)
+    s = study.summary()
+    print(
+        f"  study: {s['n_models']} models, min q found for {_pct(s['q_found'])}, median q {s['q_median']}, "
+        f"q <= 8 for {_pct(s['q_le_8'])}, corr(range, q) {s['corr_range_q']:.2f}"
+    )
+    paths = [
+        plot_levels(res, out / "kim2024_fig3.png"),
+        plot_range_vs_q(study, out / "kim2024_fig4a.png"),
+        plot_groups_vs_epoch(study, out / "kim2024_fig5.png"),
+        plot_current_gap(res, out / "kim2024_fig6b.png"),
+    ]
+    for p in [out / "result.json", *paths]:
+        print(f"  wrote {p}")
+    print(f"done in {time.perf_counter() - t0:.0f} s")
+    return 0
