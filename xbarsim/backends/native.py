@@ -1,0 +1,202 @@
+"""Native backend: sparse nodal analysis of the exact crossbar topology, validated against ngspice.
+
+* Linear circuits (resistor cells; 1T1R with ``mos="linear"``) become one dense transfer matrix
+  per circuit (cached), so a batch costs one matrix product (:mod:`xbarsim.native.linear`).
+* Diode and 1T1R cells (``mos="level1"``, the ngspice MOS1 card) go through SPICE-style Newton
+  (:mod:`xbarsim.native.newton`), each vector warm-started from the previous one.
+
+``mos="linear"`` models the 1T1R transistor as its channel conductance at Vds = 0,
+``beta * (v_gate - VTO)`` (0 when ``v_gate <= VTO``), in series with the cell's 1/G; the gmin
+conductances ngspice puts from drain and source to the grounded bulk are kept in both modes.
+Outputs follow :class:`~xbarsim.solution.Solution`: currents into virtual-ground sense nodes,
+sense voltages of r_ref layers (their current is V / r_ref), power delivered by the input sources.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+
+import numpy as np
+
+from .._validate import check_real, check_voltages
+from ..circuit import Circuit, as_network
+from ..errors import ConvergenceError, InputError
+from ..native.linear import Transfer, transfer
+from ..native.mna import MOS_MODES, Mna, node_index, stamp
+from ..native.newton import NewtonOptions, NewtonSolver, _Failed
+from ..solution import Solution
+from ..spice.models import DEFAULT_GMIN
+
+_ORDERINGS = ("MMD_AT_PLUS_A", "MMD_ATA", "COLAMD", "NATURAL")
+
+
+class _Entry:
+    """What the backend keeps per circuit object (dropped when the circuit is garbage collected)."""
+
+    def __init__(self, circuit: Circuit, mna: Mna) -> None:
+        self.ref = weakref.ref(circuit)
+        self.mna = mna
+        self.transfers: dict[tuple[int, ...], Transfer] = {}
+        self.newton: NewtonSolver | None = None
+
+
+class NativeBackend:
+    """Sparse nodal solver; see the module docstring.
+
+    Parameters
+    ----------
+    mos:
+        ``"level1"`` (ngspice MOS1 equations, Newton) or ``"linear"`` (channel conductance at Vds = 0).
+    reltol, abstol, vntol, max_iter:
+        SPICE convergence tests and the Newton iteration limit per attempt.
+    gmin:
+        Conductance in parallel with every junction (ngspice ``.options gmin``).
+    ordering:
+        SuperLU fill-reducing ordering used for the linear transfer setup.
+    cache_size:
+        Number of circuits whose factorization/transfer data are kept (keyed by object identity).
+    """
+
+    name = "native"
+
+    def __init__(
+        self,
+        *,
+        mos: str = "level1",
+        reltol: float = 1e-3,
+        abstol: float = 1e-12,
+        vntol: float = 1e-6,
+        max_iter: int = 100,
+        gmin: float = DEFAULT_GMIN,
+        ordering: str = "MMD_AT_PLUS_A",
+        cache_size: int = 8,
+    ) -> None:
+        if mos not in MOS_MODES:
+            raise InputError(f"unknown mos option {mos!r}; choose one of {', '.join(MOS_MODES)}")
+        if ordering not in _ORDERINGS:
+            raise InputError(f"unknown ordering {ordering!r}; choose one of {', '.join(_ORDERINGS)}")
+        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 2:
+            raise InputError(f"max_iter must be an integer >= 2, got {max_iter!r}")
+        self.mos = mos
+        self.ordering = ordering
+        self.options = NewtonOptions(
+            reltol=check_real(reltol, "reltol", positive=True),
+            abstol=check_real(abstol, "abstol", positive=True),
+            vntol=check_real(vntol, "vntol", positive=True),
+            max_iter=max_iter,
+            gmin=check_real(gmin, "gmin", nonneg=True),
+        )
+        self.cache_size = int(cache_size)
+        self._cache: dict[int, _Entry] = {}
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return None
+
+    # ------------------------------------------------------------------ cache
+    def _entry(self, circuit: Circuit) -> _Entry:
+        key = id(circuit)
+        entry = self._cache.get(key)
+        if entry is not None and entry.ref() is circuit:
+            self._cache[key] = self._cache.pop(key)  # most recently used last
+            return entry
+        for k in [k for k, e in self._cache.items() if e.ref() is None]:
+            del self._cache[k]
+        while self._cache and len(self._cache) >= max(1, self.cache_size):
+            del self._cache[next(iter(self._cache))]
+        entry = _Entry(circuit, stamp(circuit, mos=self.mos, gmin=self.options.gmin))
+        self._cache[key] = entry
+        return entry
+
+    def transfer(self, circuit: Circuit, nodes: tuple[str, ...] = ()) -> Transfer:
+        """The (cached) transfer matrix of a linear circuit; raises InputError for nonlinear ones."""
+        entry = self._entry(circuit)
+        if not entry.mna.is_linear:
+            raise InputError("the transfer matrix exists only for linear cells (resistor, or 1t1r with mos='linear')")
+        ids = tuple(node_index(entry.mna.topo, n) for n in nodes)
+        if ids not in entry.transfers:
+            entry.transfers[ids] = transfer(entry.mna, np.array(ids, dtype=np.int64), ordering=self.ordering)
+        return entry.transfers[ids]
+
+    # ------------------------------------------------------------------ solve
+    def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
+        t0 = time.perf_counter()
+        net = as_network(circuit)
+        x = check_voltages(V, net.n_inputs)
+        nodes = tuple(nodes)
+        entry = self._entry(circuit)
+        mna = entry.mna
+        if mna.is_linear:
+            tr = self.transfer(circuit, nodes)
+            out = tr.apply(x)
+            amm = out[:, tr.cols["amm"]]
+            src = out[:, tr.cols["src"]]
+            sense = {L: out[:, tr.cols[f"sense{L}"]] for L in range(len(net.layers)) if f"sense{L}" in tr.cols}
+            node_v = out[:, tr.cols["nodes"]]
+        else:
+            amm, src, sense, node_v = self._solve_nonlinear(entry, net, x, nodes)
+        power = np.einsum("bi,bi->b", x, src)
+        currents, voltages = [], []
+        for L, xb in enumerate(net.layers):
+            if L in sense:
+                v = sense[L]
+                voltages.append(v)
+                currents.append(v / xb.r_ref)
+            else:
+                currents.append(amm)
+                voltages.append(np.zeros_like(amm))
+        return Solution(
+            currents=currents[-1],
+            voltages=voltages[-1],
+            layer_currents=tuple(currents),
+            layer_voltages=tuple(voltages),
+            power=power,
+            backend=self.name,
+            seconds=time.perf_counter() - t0,
+            node_voltages={name: node_v[:, k].copy() for k, name in enumerate(nodes)},
+            sensed_by_voltage=net.layers[-1].r_ref is not None,
+        )
+
+    def _solve_nonlinear(self, entry: _Entry, net, x: np.ndarray, nodes: tuple[str, ...]):
+        mna = entry.mna
+        topo = mna.topo
+        if entry.newton is None:
+            entry.newton = NewtonSolver(mna, self.options)
+        solver = entry.newton
+        node_ids = np.array([node_index(topo, n) for n in nodes], dtype=np.int64)
+        amm_nodes = topo.sense_nodes[topo.ammeter_layer] if topo.ammeter_layer is not None else np.zeros(0, np.int64)
+        B = x.shape[0]
+        xf_all = mna.fixed_values(x)
+        amm = np.zeros((B, amm_nodes.size))
+        src = np.zeros((B, topo.input_nodes.size))
+        sense = {L: np.zeros((B, topo.sense_nodes[L].size)) for L in range(len(net.layers)) if L != topo.ammeter_layer}
+        node_v = np.zeros((B, node_ids.size))
+        full = np.zeros(mna.n_nodes)
+        warm = None
+        for b in range(B):
+            try:
+                xu, state, _ = solver.solve(xf_all[b], warm)
+            except _Failed as exc:
+                names = "+".join(mna.names)
+                raise ConvergenceError(
+                    f"native: no DC operating point for array {names!r} at input vector {b} "
+                    f"(Newton, gmin stepping and source stepping failed: {exc})"
+                ) from None
+            warm = (xu, state)
+            full[mna.fixed] = xf_all[b]
+            full[mna.unknown] = xu
+            if amm_nodes.size:
+                amm[b] = -solver.leaving_currents(full, amm_nodes)
+            src[b] = solver.leaving_currents(full, topo.input_nodes)
+            for L, arr in sense.items():
+                arr[b] = full[topo.sense_nodes[L]]
+            node_v[b] = full[node_ids]
+        return amm, src, sense, node_v
+
+    def __repr__(self) -> str:
+        return f"NativeBackend(mos={self.mos!r}, {self.options})"
+
+
+__all__ = ["NativeBackend"]
+
