@@ -73,6 +73,9 @@ class Tile:
         The slice of the augmented input ``[x, 1]`` that drives this tile's rows.
     out_start, out_stop:
         The layer outputs computed by this tile's columns.
+    gain:
+        ``None``, or (columns,) digital gains applied to each sensed column current before the
+        pair difference (set by :func:`calibrate`; 1 = no correction).
     """
 
     crossbar: Crossbar
@@ -81,6 +84,7 @@ class Tile:
     row_stop: int
     out_start: int
     out_stop: int
+    gain: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         idx = np.asarray(self.level_index, dtype=np.int64)
@@ -88,6 +92,12 @@ class Tile:
             raise InputError(f"level_index shape {idx.shape} differs from tile shape {self.crossbar.shape}")
         idx.setflags(write=False)
         object.__setattr__(self, "level_index", idx)
+        if self.gain is not None:
+            g = np.array(self.gain, dtype=np.float64).ravel()
+            if g.shape != (self.crossbar.n_outputs,) or not np.all(np.isfinite(g)) or np.any(g <= 0):
+                raise InputError(f"tile gain must be {self.crossbar.n_outputs} finite positive numbers")
+            g.setflags(write=False)
+            object.__setattr__(self, "gain", g)
 
     @property
     def n_cells(self) -> int:
@@ -167,7 +177,8 @@ class MappedLayer:
         """A copy whose tiles hold the conductances ``G`` (one array per tile, same shapes).
 
         Level indices, scale and read voltage are kept: the outputs are still scaled back with the
-        nominal ``a``, so deviations of G show up as errors in weight units.
+        nominal ``a``, so deviations of G show up as errors in weight units. Column gains from an
+        earlier :func:`calibrate` are dropped (calibrate the new arrays again if wanted).
         """
         if len(G) != len(self.tiles):
             raise InputError(f"layer {self.name}: {len(G)} conductance arrays for {len(self.tiles)} tiles")
@@ -176,7 +187,7 @@ class MappedLayer:
             g = np.asarray(g, dtype=np.float64)
             if g.shape != t.crossbar.shape:
                 raise InputError(f"layer {self.name}: G of shape {g.shape} for a tile of shape {t.crossbar.shape}")
-            tiles.append(replace(t, crossbar=t.crossbar.replace(G=g)))
+            tiles.append(replace(t, crossbar=t.crossbar.replace(G=g), gain=None))
         return replace(self, tiles=tuple(tiles))
 
     def with_circuit(self, **changes: Any) -> MappedLayer:
@@ -406,6 +417,8 @@ def layer_forward(layer: MappedLayer, X: np.ndarray, solver: TileSolver) -> np.n
     Y = np.zeros((X.shape[0], layer.n_out))
     for t in layer.tiles:
         I = solver.currents(t.crossbar, V[:, t.row_start : t.row_stop], layer.v_read)
+        if t.gain is not None:
+            I = I * t.gain
         Y[:, t.out_start : t.out_stop] += tile_outputs(layer, t, I)
     Y *= (s / (layer.scale * layer.v_read))[:, None]
     return Y
@@ -553,3 +566,84 @@ def model_forward(
         else:
             raise InputError(f"unknown op in mapped model: {op!r}")
     return a
+
+
+Calibration = Literal["none", "uniform", "data"]
+CALIBRATIONS: tuple[str, ...] = ("none", "uniform", "data")
+
+
+def calibrate_layer(layer: MappedLayer, solver: TileSolver, how: Calibration = "uniform",
+                    X: np.ndarray | None = None) -> MappedLayer:
+    """Per-column digital gains that make each tile's sensed currents match the ideal cell currents.
+
+    Wire resistance and the access transistor lower every column's current by a column-dependent
+    factor (IR drop grows along rows and columns). A periphery that stores one gain per ADC column
+    can undo most of it:
+
+    * ``"uniform"``: one calibration read per tile with every row at v_read; gain_j = the ideal
+      ``v_read * sum_i G_ij`` over the sensed current. Needs no data.
+    * ``"data"``: least-squares gain per column over calibration input vectors ``X`` (B, n_in), e.g.
+      training images (never the test set): gain_j = sum(I_ideal I_circ) / sum(I_circ^2).
+    * ``"none"``: remove any gains.
+    """
+    if how not in CALIBRATIONS:
+        raise InputError(f"unknown calibration {how!r}; choose one of {', '.join(CALIBRATIONS)}")
+    if how == "none":
+        return replace(layer, tiles=tuple(replace(t, gain=None) for t in layer.tiles))
+    if how == "data":
+        if X is None or np.asarray(X).shape[0] < 1:
+            raise InputError("data calibration needs calibration input vectors")
+        V, _ = input_voltages(np.asarray(X, dtype=np.float64), layer.v_read)
+    tiles = []
+    for t in layer.tiles:
+        G = t.crossbar.G
+        if how == "uniform":
+            Vt = np.full((1, G.shape[0]), layer.v_read)
+        else:
+            Vt = V[:, t.row_start : t.row_stop]
+        I_c = solver.currents(t.crossbar, Vt, layer.v_read)
+        I_i = Vt @ G
+        num = np.sum(I_c * I_i, axis=0)
+        den = np.sum(I_c * I_c, axis=0)
+        gain = np.where((den > 0) & (num > 0), num / np.where(den > 0, den, 1.0), 1.0)
+        tiles.append(replace(t, gain=gain))
+    return replace(layer, tiles=tuple(tiles))
+
+
+def calibrate(model: MappedModel, solver: TileSolver, how: Calibration = "uniform",
+              x: np.ndarray | None = None) -> MappedModel:
+    """:func:`calibrate_layer` for every mapped layer; ``"data"`` uses images ``x`` (B, H, W[, C]).
+
+    For data calibration each layer's calibration inputs are the activations of the ideal
+    (quantized) model on ``x``, so layers are calibrated independently of each other.
+    """
+    if how != "data":
+        return model.with_layers([calibrate_layer(layer, solver, how) for layer in model.layers])
+    if x is None:
+        raise InputError("data calibration needs calibration images")
+    inputs: list[np.ndarray] = []
+    _collect_inputs(model, x, inputs)
+    return model.with_layers([calibrate_layer(layer, solver, "data", X) for layer, X in zip(model.layers, inputs)])
+
+
+def _collect_inputs(model: MappedModel, x: np.ndarray, out: list[np.ndarray]) -> None:
+    from .nn.keras_models import Flatten, Pool, activate, im2col, max_pool
+
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 3:
+        a = a[..., None]
+    for op in model.ops:
+        if isinstance(op, MappedLayer):
+            if op.kind == "conv":
+                kh, kw, _ = op.kernel  # type: ignore[misc]
+                P = im2col(a, kh, kw)
+                X = P.reshape(-1, P.shape[-1])
+                out.append(X)
+                a = activate(ideal_forward(op, X).reshape(*P.shape[:3], op.n_out), op.activation)
+            else:
+                out.append(a)
+                a = activate(ideal_forward(op, a), op.activation)
+        elif isinstance(op, Pool):
+            a = max_pool(a, op.p)
+        elif isinstance(op, Flatten):
+            a = a.reshape(a.shape[0], -1)

@@ -47,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--backend", choices=tuple(REGISTRY), default="native", help="circuit backend (default native)")
     i.add_argument("--mos", choices=("linear", "level1"), default="linear",
                    help="native backend's 1T1R transistor: linear channel conductance (fast) or the level-1 law")
+    i.add_argument("--calibrate", choices=("none", "uniform", "data"), default="none",
+                   help="per-column digital gain trim: none (default), uniform (one all-v_read read per tile) "
+                   "or data (least squares on --cal-images training images)")
+    i.add_argument("--cal-images", type=int, default=500, metavar="N", help="training images for --calibrate data (default 500)")
     i.add_argument("--batch", type=int, default=1000, metavar="N", help="images per batch (default 1000)")
     i.add_argument("--json", metavar="FILE", help="write the full result as JSON")
     i.set_defaults(func=run_infer)
@@ -92,11 +96,17 @@ def run_infer(args: argparse.Namespace) -> int:
     config = InferenceConfig(
         method=args.method, levels=args.levels, bias=args.bias, table=args.table, scheme=args.scheme, tile=args.tile,
         cell=args.cell, r_wire=args.r_wire, backend=args.backend, backend_options=opts, batch=args.batch,
+        calibration=args.calibrate,
     )
     config.level_table()  # fail early on an unknown table
     ops = km.extract(km.load_model(args.model))
     x, y = load_binary(args.dataset, "test", data_dir=args.data_dir, limit=args.limit)
-    result = evaluate(ops, x, y, config)
+    x_cal = None
+    if args.calibrate == "data":
+        if args.cal_images < 1:
+            raise InputError(f"--cal-images must be >= 1, got {args.cal_images}")
+        x_cal, _ = load_binary(args.dataset, "train", data_dir=args.data_dir, limit=args.cal_images)
+    result = evaluate(ops, x, y, config, x_cal=x_cal)
     result["model"] = str(args.model)
     result["dataset"] = args.dataset
     print(f"{args.model} on {args.dataset} test set")

@@ -28,7 +28,17 @@ import numpy as np
 from ..circuit import CellModel
 from ..devices import LevelTable, preset, preset_for_levels
 from ..errors import InputError
-from ..mapping import DEFAULT_TILE, LayerError, MappedModel, TileSolver, augment, map_model, model_forward
+from ..mapping import (
+    CALIBRATIONS,
+    DEFAULT_TILE,
+    LayerError,
+    MappedModel,
+    TileSolver,
+    augment,
+    calibrate,
+    map_model,
+    model_forward,
+)
 from ..nn.keras_models import Op, forward, n_synapses, weighted
 from ..quant import QuantResult, quantize_quantile, quantize_weight_range
 
@@ -97,6 +107,9 @@ class InferenceConfig:
         Options passed to the backend constructor (e.g. ``{"mos": "linear"}`` for native).
     linear:
         Transfer-matrix shortcut for linear circuits (``None`` = auto, see :class:`TileSolver`).
+    calibration:
+        Per-column digital gain trim of every tile (``"none"``, ``"uniform"`` or ``"data"``,
+        see :func:`xbarsim.mapping.calibrate_layer`); ``"data"`` needs calibration images.
     batch:
         Images per evaluation batch.
     """
@@ -112,11 +125,14 @@ class InferenceConfig:
     backend: str = "ideal"
     backend_options: dict[str, Any] = field(default_factory=dict)
     linear: bool | None = None
+    calibration: str = "none"
     batch: int = 1000
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise InputError(f"unknown quantization method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.calibration not in CALIBRATIONS:
+            raise InputError(f"unknown calibration {self.calibration!r}; choose one of {', '.join(CALIBRATIONS)}")
         if self.cell not in ("1t1r", "resistor"):
             raise InputError(f"cell must be '1t1r' or 'resistor', got {self.cell!r}")
         if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
@@ -154,6 +170,7 @@ def evaluate(
     config: InferenceConfig,
     *,
     circuit: bool = True,
+    x_cal: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Float, quantized and (optionally) circuit accuracy of a network on images x with labels y.
 
@@ -162,7 +179,9 @@ def evaluate(
     ``layer_errors`` (per mapped layer: max and rms relative error of circuit pre-activations vs the
     ideal product of the same inputs), ``levels_used`` per layer and timings in seconds:
     ``seconds_map`` (quantize + map), ``seconds_quantized`` (ideal-product pipeline),
-    ``seconds_circuit`` (circuit pipeline, including solver setup) and ``seconds`` (total).
+    ``seconds_circuit`` (circuit pipeline, including solver setup and calibration) and ``seconds``
+    (total). ``x_cal`` are the calibration images for ``config.calibration == "data"`` (use training
+    images, never the test set).
     """
     t_all = time.perf_counter()
     x = np.asarray(x)
@@ -189,6 +208,10 @@ def evaluate(
         t0 = time.perf_counter()
         solver = TileSolver(config.backend, linear=config.linear, backend_options=config.backend_options)
         solver_name = solver.name
+        if config.calibration != "none":
+            if config.calibration == "data" and x_cal is None:
+                raise InputError("data calibration needs calibration images (x_cal)")
+            mapped = calibrate(mapped, solver, config.calibration, x_cal)  # type: ignore[arg-type]
         acc_c = accuracy(batched(lambda xb: model_forward(mapped, xb, solver, errors=errors)), y)
         t_c = time.perf_counter() - t0
     if config.method == "quantile":
@@ -228,7 +251,10 @@ def format_report(r: dict[str, Any]) -> str:
             f"{r['n_cells']} cells)  table {r['table']['name']}{' (illustrative)' if r['table']['illustrative'] else ''}"
         ),
         f"quantization {c['method']} k={c['levels']} (bias {c['bias']}), levels used per layer {r['levels_used']}",
-        f"cell {c['cell']}  r_wire {c['r_wire']:g} ohm  scheme {c['scheme']}  backend {r['backend']}",
+        (
+            f"cell {c['cell']}  r_wire {c['r_wire']:g} ohm  scheme {c['scheme']}  backend {r['backend']}  "
+            f"calibration {c['calibration']}"
+        ),
         f"accuracy  float {r['accuracy_float']:.4f}  quantized {r['accuracy_quantized']:.4f}  "
         + (f"circuit {r['accuracy_circuit']:.4f}" if r["accuracy_circuit"] is not None else "circuit -"),
     ]
