@@ -1,0 +1,170 @@
+"""PySpice backend: the same deck as the ngspice backend, run in-process by libngspice (PySpice shared mode).
+
+Finding the library: Debian's ``libngspice0`` ships only ``libngspice.so.0`` (no ``.so``
+symlink), which PySpice 1.5 does not look for. :func:`find_libngspice` tries, in order, the
+``XBARSIM_LIBNGSPICE`` environment variable, ``ctypes.util.find_library("ngspice")`` and the
+usual multiarch paths; PySpice is pointed at the result through a subclass attribute (PySpice's
+own class is left untouched).
+
+Coping with PySpice 1.5 and ngspice 39: PySpice warns "Unsupported Ngspice version 39" and
+raises ``NgSpiceCommandError`` whenever ngspice writes anything but a ``Warning:`` on stderr,
+including the notes of a successful gmin-stepping run. So, as for the subprocess backend,
+success is decided from the data (the analysis plot holds every point), and PySpice's
+exceptions only trigger that check; the console text then explains a real failure. PySpice's
+loggers are silenced (level CRITICAL) unless the application configured them.
+
+libngspice is one global simulator per process: runs are serialized with a lock, and each run
+removes its circuit and plots afterwards. There is no time limit in this in-process mode (use
+the ``ngspice`` backend for that).
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import glob
+import importlib.util
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..circuit import Circuit
+from ..errors import BackendUnavailable, NgspiceNotFound, SimulationError
+from ..netlist import check_options
+from ..solution import Solution
+from ..spice.log import failure_error
+from ..spice.rawfile import parse_raw
+from .ngspice import prepare, solution_from_raw
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "XBARSIM_LIBNGSPICE"
+_CANDIDATES = (
+    "/usr/lib/*-linux-gnu/libngspice.so.0",
+    "/usr/lib/*-linux-gnu/libngspice.so",
+    "/usr/lib64/libngspice.so.0",
+    "/usr/lib64/libngspice.so",
+    "/usr/lib/libngspice.so.0",
+    "/usr/lib/libngspice.so",
+    "/usr/local/lib/libngspice.so.0",
+    "/usr/local/lib/libngspice.so",
+    "/opt/homebrew/lib/libngspice.dylib",
+    "/usr/local/lib/libngspice.dylib",
+)
+
+_LOCK = threading.Lock()
+_SHARED: Any = None
+
+
+def find_libngspice() -> str | None:
+    """Path (or loader name) of libngspice, or ``None`` when it cannot be found."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return env if os.path.exists(env) else None
+    name = ctypes.util.find_library("ngspice")
+    if name:
+        return name
+    for pattern in _CANDIDATES:
+        hits = sorted(glob.glob(pattern))
+        if hits:
+            return hits[0]
+    return None
+
+
+def _quiet_pyspice_logging() -> None:
+    logger = logging.getLogger("PySpice")
+    if logger.level == logging.NOTSET and not logger.handlers:
+        logger.setLevel(logging.CRITICAL)
+
+
+def _shared() -> Any:
+    """The process's one NgSpiceShared instance bound to the library found (created on first use)."""
+    global _SHARED
+    if _SHARED is not None:
+        return _SHARED
+    lib = find_libngspice()
+    if lib is None:
+        raise NgspiceNotFound(f"libngspice not found (set {ENV_VAR} to its path; Debian: apt-get install libngspice0)")
+    _quiet_pyspice_logging()
+    from PySpice.Spice.NgSpice.Shared import NgSpiceShared
+
+    class _XbarsimNgSpice(NgSpiceShared):
+        LIBRARY_PATH = lib.replace("{", "{{").replace("}", "}}")  # PySpice formats it with the instance id
+
+    try:
+        _SHARED = _XbarsimNgSpice(ngspice_id=0, send_data=False, verbose=False)
+    except OSError as exc:
+        raise NgspiceNotFound(f"libngspice at {lib!r} cannot be loaded: {exc}") from None
+    log.debug("libngspice %s loaded (ngspice %s)", lib, _SHARED.ngspice_version)
+    return _SHARED
+
+
+def _console(shared: Any) -> str:
+    return f"{shared.stdout}\n{shared.stderr}"
+
+
+class PySpiceBackend:
+    """Solve in-process with libngspice through PySpice; same deck and results as ``ngspice``.
+
+    Parameters
+    ----------
+    options:
+        Whitelisted ngspice ``.options`` with numeric values, e.g. ``{"reltol": 1e-6}``.
+    """
+
+    name = "pyspice"
+
+    def __init__(self, options: Mapping[str, object] | None = None) -> None:
+        self.options = check_options(options)
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if importlib.util.find_spec("PySpice") is None:
+            return "PySpice is not installed (pip install PySpice)"
+        if find_libngspice() is None:
+            return f"libngspice not found (set {ENV_VAR}; Debian/Ubuntu: apt-get install libngspice0)"
+        return None
+
+    def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
+        t0 = time.perf_counter()
+        net, x, deck = prepare(circuit, V, tuple(nodes), self.options, "xbarsim pyspice backend")
+        if importlib.util.find_spec("PySpice") is None:
+            raise BackendUnavailable("PySpice is not installed (pip install PySpice)")
+        from PySpice.Spice.NgSpice.Shared import NgSpiceCircuitError, NgSpiceCommandError
+
+        with _LOCK, tempfile.TemporaryDirectory(prefix="xbarsim-pyspice-") as tmp:
+            shared = _shared()
+            raw_path = Path(tmp) / "out.raw"
+            try:
+                try:
+                    shared.load_circuit(deck.text)
+                except NgSpiceCircuitError:
+                    raise failure_error(_console(shared), "libngspice rejected the deck") from None
+                try:
+                    shared.run()
+                except NgSpiceCommandError:
+                    pass  # PySpice treats ngspice's stderr notes as errors; the data decide below
+                console = _console(shared)
+                plot = shared.last_plot
+                if not plot.startswith(("dc", "op")):
+                    raise failure_error(console, "libngspice ran no analysis")
+                try:
+                    shared.exec_command(f"write {raw_path}")
+                except NgSpiceCommandError:
+                    pass
+                if not raw_path.exists():
+                    raise failure_error(console + "\n" + _console(shared), "libngspice wrote no result")
+                raw = parse_raw(raw_path.read_bytes())
+            finally:
+                for command in ("destroy all", "remcirc"):
+                    try:
+                        shared.exec_command(command)
+                    except (NgSpiceCommandError, SimulationError):
+                        pass
+        return solution_from_raw(net, x, deck, raw, console, self.name, time.perf_counter() - t0)
