@@ -76,6 +76,7 @@ __all__ = [
     "build_circuit",
     "calibrate",
     "calibration_candidates",
+    "deck_text",
     "evaluate_circuit",
     "find_levels",
     "glyph_voltages",
@@ -84,6 +85,7 @@ __all__ = [
     "passive_outputs",
     "run_kim2024",
     "run_study",
+    "train_and_quantize",
     "train_model",
 ]
 
@@ -555,8 +557,71 @@ def evaluate_circuit(
 
 
 # ----------------------------------------------------------------------------------------- run it
+def deck_text(
+    grid: int,
+    seed: int,
+    v_in: float,
+    *,
+    alpha: float = 1.0,
+    max_q: int = 40,
+    settings: TrainSettings = TrainSettings(),
+    design: CircuitDesign = CircuitDesign(),
+) -> str:
+    """ngspice deck of one seed's circuit at ``v_in`` driven by all ten glyphs (a 10-point sweep).
+
+    r_ref and the bias scale come from the passive-model calibration alone (no simulator
+    needed), so the deck is a pure function of its arguments.
+    """
+    from ..netlist import write_netlist
+
+    _, quant = train_and_quantize(grid, seed, alpha=alpha, max_q=max_q, settings=settings)
+    kc = build_circuit(quant, float(v_in), design=design)
+    text = write_netlist(kc.network, glyph_voltages(grid, float(v_in)), title=f"kim2024 {grid}x{grid} seed {seed} at {v_in:g} V")
+    title, rest = text.split("\n", 1)
+    head = [
+        title,
+        f"* Kim et al. 2024 circuit: {design.mapping} mapping, q = {quant.bins}, r_ref = {kc.r_ref:.6g} ohm, "
+        f"bias scale = {kc.bias_scale:g}",
+        f"* sweep point k = digit k ({grid}x{grid} glyph, lit pixel = {v_in:g} V); outputs i(Vam1_k) = digit score k",
+        f"* regenerate: python examples/kim2024_fig6b.py --grid {grid} --seed {seed} --epochs {settings.epochs} "
+        f"--deck <this file> --deck-voltage {v_in:g}",
+    ]
+    return "\n".join(head) + "\n" + rest
+
+
 def _label(v: float) -> str:
     return f"{v:g}"
+
+
+def train_and_quantize(
+    grid: int, seed: int, *, alpha: float = 1.0, max_q: int = 40, settings: TrainSettings = TrainSettings()
+) -> tuple[dict[str, object], QuantResult]:
+    """Steps 1-2 for one seed: train, level search; a JSON-ready dict and the quantization."""
+    g = _check_grid(grid)
+    trained = train_model(g, seed, settings)
+    w = trained.model(0)
+    search, quant = find_levels(w, alpha=alpha, max_q=max_q)
+    X = glyphs(g)
+    out: dict[str, object] = {
+        "grid": g,
+        "seed": int(seed),
+        "alpha": float(alpha),
+        "max_q": int(max_q),
+        "n_weights": int(sum(a.size for a in w)),
+        "weight_range": weight_range(w),
+        "q": search.q,
+        "q_found": search.found,
+        "levels": quant.levels.tolist(),
+        "level_counts": quant.counts.tolist(),
+        "accuracy_float": float(trained.accuracy[0]),
+        "first_perfect_epoch": int(trained.first_perfect_epoch[0]),
+        "epochs": settings.epochs,
+        "accuracy_quantized": float(numpy_net.accuracy(quant.weights[0], quant.weights[1], X)[0]),
+        "search": [list(t) for t in search.tried],
+        "weights": [a.tolist() for a in w],
+        "quantized_weights": [a.tolist() for a in quant.weights],
+    }
+    return out, quant
 
 
 def run_kim2024(
@@ -584,31 +649,9 @@ def run_kim2024(
         raise InputError("need one label per voltage and at least one voltage")
     be = get_backend(backend) if isinstance(backend, str) else backend
     t0 = time.perf_counter()
-    trained = train_model(g, seed, settings)
-    w = trained.model(0)
-    search, quant = find_levels(w, alpha=alpha, max_q=max_q)
-    X = glyphs(g)
-    out: dict[str, object] = {
-        "grid": g,
-        "seed": int(seed),
-        "alpha": float(alpha),
-        "max_q": int(max_q),
-        "backend": be.name,
-        "mapping": design.mapping,
-        "n_weights": int(sum(a.size for a in w)),
-        "weight_range": weight_range(w),
-        "q": search.q,
-        "q_found": search.found,
-        "levels": quant.levels.tolist(),
-        "level_counts": quant.counts.tolist(),
-        "accuracy_float": float(trained.accuracy[0]),
-        "first_perfect_epoch": int(trained.first_perfect_epoch[0]),
-        "epochs": settings.epochs,
-        "accuracy_quantized": float(numpy_net.accuracy(quant.weights[0], quant.weights[1], X)[0]),
-        "search": [list(t) for t in search.tried],
-        "weights": [a.tolist() for a in w],
-        "quantized_weights": [a.tolist() for a in quant.weights],
-    }
+    out, quant = train_and_quantize(g, seed, alpha=alpha, max_q=max_q, settings=settings)
+    out["backend"] = be.name
+    out["mapping"] = design.mapping
     per: dict[str, object] = {}
     for v, lab in zip(voltages, labels):
         kc = build_circuit(quant, float(v), design=design, calibrate_with=be)

@@ -109,7 +109,7 @@ def plot_current_gap(result: dict[str, Any], path: str | os.PathLike[str]) -> Pa
     plt = _plt()
     per = result["per_voltage"]
     n = len(per)
-    fig, axes = plt.subplots(1, n + 1, figsize=(3.6 * (n + 1), 3.6))
+    fig, axes = plt.subplots(1, n + 1, figsize=(3.8 * (n + 1), 4.0), layout="constrained")
     axes = np.atleast_1d(axes)
     vmax = 1.0
     for ax, (lab, pv) in zip(axes, per.items()):

@@ -1,0 +1,93 @@
+"""User-facing Kim 2024 entry points: the CLI (reports, JSON keys, one-line errors) and the examples."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from conftest import requires_ngspice, requires_plot
+
+from xbarsim.cli import main
+from xbarsim.cli.kim import parse_voltages
+from xbarsim.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _example(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_parse_voltages_keeps_labels() -> None:
+    assert parse_voltages("1, 5,10.0") == ([1.0, 5.0, 10.0], ["1", "5", "10.0"])
+    for bad in ("", "1,,5", "1,x", "0", "-1", "1,1.0", "nan", "1e9"):
+        with pytest.raises(InputError):
+            parse_voltages(bad)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["kim2024", "--grid", "6"],
+        ["kim2024", "--voltages", "1,abc", "--backend", "ideal"],
+        ["kim2024", "--alpha", "1.5"],
+        ["kim2024", "--seed", "-3"],
+        ["kim2024", "--backend", "nope"],
+    ],
+)
+def test_cli_bad_input_is_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("xbarsim") and "\n" not in err
+
+
+@requires_plot
+def test_cli_kim2024_json_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.json"
+    rc = main(["kim2024", "--grid", "5", "--seed", "0", "--backend", "ideal", "--voltages", "5,10.0",
+               "--epochs", "300", "--json", str(out), "--plot-dir", str(tmp_path / "plots")])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "level search" in text and "10.0 V" in text
+    res = json.loads(out.read_text())
+    for key in ("n_weights", "weight_range", "q", "levels", "level_counts", "accuracy_float", "accuracy_quantized"):
+        assert key in res
+    assert res["n_weights"] == 350
+    assert list(res["per_voltage"]) == ["5", "10.0"]
+    for pv in res["per_voltage"].values():
+        assert {"spice_accuracy", "current_gap", "mean_current_gap"} <= set(pv)
+        assert len(pv["current_gap"]) == 10 and len(pv["current_gap"][0]) == 10
+    assert (tmp_path / "plots" / "kim2024_fig3.png").stat().st_size > 1000
+    assert (tmp_path / "plots" / "kim2024_fig6b.png").stat().st_size > 1000
+
+
+@requires_plot
+@pytest.mark.parametrize("name", ["kim2024_fig3", "kim2024_fig4a", "kim2024_fig5"])
+def test_examples_quick(name: str, tmp_path: Path) -> None:
+    png = tmp_path / f"{name}.png"
+    assert _example(name).main(["--quick", "--out", str(png)]) == 0
+    assert png.stat().st_size > 1000
+
+
+@requires_plot
+@requires_ngspice
+def test_example_fig6b_quick_with_deck(tmp_path: Path) -> None:
+    png, deck = tmp_path / "fig6b.png", tmp_path / "deck.cir"
+    rc = _example("kim2024_fig6b").main(["--quick", "--voltages", "1,10", "--out", str(png), "--deck", str(deck)])
+    assert rc == 0 and png.stat().st_size > 1000
+    text = deck.read_text()
+    assert text.splitlines()[0].startswith("xbarsim deck") and "regenerate" in text and ".end" in text
+
+
+def test_committed_deck_is_current() -> None:
+    """netlists/kim2024_5x5_1V.cir is exactly what its regenerate command writes."""
+    from xbarsim.experiments.kim2024 import deck_text
+
+    committed = (ROOT / "netlists" / "kim2024_5x5_1V.cir").read_text()
+    assert committed == deck_text(5, 0, 1.0)
