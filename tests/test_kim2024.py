@@ -59,7 +59,7 @@ def test_layer2_offset_is_common_mode() -> None:
     """Output differences depend only on the weights: the affine offset adds equally to each output."""
     rng = np.random.default_rng(2)
     W1, W2 = rng.normal(size=(25, 10)), rng.normal(size=(10, 10))
-    G1, G2 = k.layer_conductances([W1, W2], k.CircuitDesign(), bias_scale=0.2)
+    _G1, G2 = k.layer_conductances([W1, W2], k.CircuitDesign(), bias_scale=0.2)
     h = rng.uniform(0, 2, size=(4, 21))  # any hidden drives (V_h - V_th)+
     out = h @ G2
     S = np.vstack([np.stack([W2, -W2], axis=1).reshape(20, 10), 0.2 * W2.sum(axis=0)])
@@ -92,7 +92,10 @@ def test_passive_model_against_bisection() -> None:
         for j in range(5):
             gs = G1[lit[b], j].sum()
             g2 = G2[j].sum()
-            f = lambda x: gs * max(5.0 - vth - x, 0.0) - x / r_ref - g2 * max(x - vth, 0.0)
+
+            def f(x: float, gs: float = gs, g2: float = g2) -> float:
+                return gs * max(5.0 - vth - x, 0.0) - x / r_ref - g2 * max(x - vth, 0.0)
+
             vh.append(_root(f, 0.0, 5.0))
         ref[b] = np.maximum(np.array(vh) - vth, 0.0) @ G2
     np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-15)

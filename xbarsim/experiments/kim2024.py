@@ -580,11 +580,11 @@ def deck_text(
     title, rest = text.split("\n", 1)
     head = [
         title,
-        f"* Kim et al. 2024 circuit: {design.mapping} mapping, q = {quant.bins}, r_ref = {kc.r_ref:.6g} ohm, "
-        f"bias scale = {kc.bias_scale:g}",
+        (f"* Kim et al. 2024 circuit: {design.mapping} mapping, q = {quant.bins}, r_ref = {kc.r_ref:.6g} ohm, "
+        f"bias scale = {kc.bias_scale:g}"),
         f"* sweep point k = digit k ({grid}x{grid} glyph, lit pixel = {v_in:g} V); outputs i(Vam1_k) = digit score k",
-        f"* regenerate: python examples/kim2024_fig6b.py --grid {grid} --seed {seed} --epochs {settings.epochs} "
-        f"--deck <this file> --deck-voltage {v_in:g}",
+        (f"* regenerate: python examples/kim2024_fig6b.py --grid {grid} --seed {seed} --epochs {settings.epochs} "
+        f"--deck <this file> --deck-voltage {v_in:g}"),
     ]
     return "\n".join(head) + "\n" + rest
 
