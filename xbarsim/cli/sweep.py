@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("--y", metavar="METRIC", help="metric on the y axis (default: the sweep's [plot] y)")
     pl.add_argument("--by", metavar="PARAM", help="one series per value of this parameter")
     pl.add_argument("--stat", choices=("std", "ci95"), help="error bar: spread of trials (std) or 95%% CI of the mean")
+    pl.add_argument("--hist", action="store_true", help="histogram of the metric over the trials instead (one per --by value)")
     pl.add_argument("--out", "-o", metavar="FILE", help="image file (default: <sweep name>_<metric>.png)")
     pl.set_defaults(func=run_plot)
 
@@ -160,7 +161,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_plot(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..sweep.plots import errorbar_plot
+    from ..sweep.plots import errorbar_plot, hist_plot
 
     with _open(args, create=False) as store:
         specs, ids = _selected(args, store)
@@ -168,11 +169,18 @@ def run_plot(args: argparse.Namespace) -> int:
     defaults = specs[-1].plot if specs else {}
     x = args.x or defaults.get("x")
     y = args.y or defaults.get("y")
+    by = args.by or defaults.get("by")
+    name = specs[-1].name if specs else "sweep"
+    if args.hist:
+        if not y:
+            raise InputError("say which metric to plot: --y METRIC (or a [plot] table in the sweep file)")
+        out = Path(args.out or f"{name}_{y}_hist.png")
+        hist_plot(rows, y, out, by=by or x)
+        print(f"plot written to {out}")
+        return 0
     if not x or not y:
         raise InputError("say what to plot: --x PARAM --y METRIC (or a [plot] table in the sweep file)")
-    by = args.by or defaults.get("by")
     stat = args.stat or defaults.get("stat", "std")
-    name = specs[-1].name if specs else "sweep"
     out = Path(args.out or f"{name}_{y}.png")
     errorbar_plot(rows, x, y, out, by=by, stat=stat, title=defaults.get("title"))
     print(f"plot written to {out}")

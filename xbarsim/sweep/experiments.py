@@ -214,6 +214,7 @@ register(
             "train_seed": Param(int, 0, "training seed"),
             "method": Param(str, "quantile", "weight quantization", choices=("quantile", "weight-range")),
             "levels": Param(int, 8, "quantization levels k (= device levels)", minimum=2),
+            "bias": Param(str, "quantized", "biases quantized with the weights or kept float", choices=("quantized", "float")),
             "scheme": Param(str, "differential", "signed weights", choices=("differential", "offset")),
             "tile": Param(int, 128, "largest crossbar side", minimum=2),
             "cell": Param(str, "1t1r", "cell kind", choices=("1t1r", "resistor")),
@@ -226,6 +227,36 @@ register(
         doc=(
             "Romero-Zaliz 2021 MLP, quantized to k levels, mapped on tiled 1T1R crossbars; each trial "
             "draws every cell from the level distributions and classifies n_test images."
+        ),
+    )
+)
+
+register(
+    Experiment(
+        name="kim2024_mc",
+        target="xbarsim.sweep.paper_mc:kim2024_mc",
+        params={
+            "grid": Param(int, 5, "glyph size (5 or 7)", choices=(5, 7)),
+            "alpha": Param(float, 1.0, "recognition goal of the level search", minimum=0.0),
+            "max_q": Param(int, 40, "largest number of quantization levels tried", minimum=2),
+            "v_in": Param(float, 5.0, "input voltage of a lit pixel", minimum=0.0),
+            "backend": Param(str, "native", "circuit backend (native or ngspice)"),
+            "mapping": Param(str, "differential", "weight mapping", choices=("differential", "single")),
+            "g_range": Param(
+                str, "preset", "conductance range: the distribution's level medians, or the paper design's",
+                choices=("preset", "paper"),
+            ),
+            "r_wire": Param(float, 0.0, "wire segment resistance, ohm", minimum=0.0),
+            **_VARIABILITY_MAPPED,
+            "preset": Param(str, "hfo2-1t1r-8", "level distribution: preset name or CSV path"),
+        },
+        metrics=(
+            "recognition", "recognition_ideal", "recognition_nominal", "margin", "current_deviation",
+            "n_circuit_levels", "r_ref",
+        ),
+        doc=(
+            "Kim 2024 two-layer diode crossbar circuit on the 10 digit glyphs; each trial draws every "
+            "cell around its target from the level distributions; recognition of the 10 digits."
         ),
     )
 )

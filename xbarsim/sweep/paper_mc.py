@@ -86,6 +86,26 @@ def sample_mapped_model(mapped: Any, dist: Any, rng: np.random.Generator, **vari
     return mapped.with_layers(layers)
 
 
+@functools.lru_cache(maxsize=4)
+def _mnist_nominal(
+    model_path: str, mtime: float, dataset: str, n_test: int, data_dir: str | None,
+    method: str, levels: int, bias: str, scheme: str, tile: int, cell: str, r_wire: float,
+) -> tuple[Any, np.ndarray, np.ndarray, float, float]:
+    """Quantized and mapped network, test images, quantized and float accuracy (once per process)."""
+    from ..experiments.romero_zaliz2021 import InferenceConfig, accuracy, build_circuit
+    from ..mapping import model_forward
+    from ..nn.keras_models import forward
+
+    ops = list(_ops(model_path, mtime))
+    x, y = _test_set(dataset, n_test, data_dir)
+    # mapped onto the nominal table with ``levels`` levels (xbarsim.devices.preset_for_levels)
+    config = InferenceConfig(method=method, levels=levels, bias=bias, scheme=scheme, tile=tile, cell=cell, r_wire=r_wire)
+    _, _, mapped = build_circuit(ops, config)
+    acc_q = accuracy(model_forward(mapped, x), y)
+    acc_f = accuracy(forward(ops, x, logits=True), y)
+    return mapped, x, y, acc_q, acc_f
+
+
 def mnist_mc(
     dataset: str,
     data_dir: str,
@@ -97,6 +117,7 @@ def mnist_mc(
     train_seed: int,
     method: str,
     levels: int,
+    bias: str,
     scheme: str,
     tile: int,
     cell: str,
@@ -114,42 +135,106 @@ def mnist_mc(
     """One Monte-Carlo trial of the Romero-Zaliz 2021 MLP on tiled 1T1R crossbars."""
     from dataclasses import replace
 
-    from ..experiments.romero_zaliz2021 import InferenceConfig, accuracy, build_circuit
+    from ..experiments.romero_zaliz2021 import accuracy
     from ..mapping import TileSolver, model_forward
-    from ..nn.keras_models import forward
     from ..variability import preset_distribution
 
     ddir = data_dir or None
     path = Path(model) if model else trained_mlp(dataset, hidden, hidden_layers, epochs, train_seed, ddir)
     if not path.is_file():
         raise InputError(f"model file not found: {path}")
-    ops = list(_ops(str(path), path.stat().st_mtime))
-    x, y = _test_set(dataset, n_test, ddir)
-    dist = preset_distribution(preset or f"hfo2-1t1r-{levels}")
-    opts = {"mos": mos} if backend == "native" else {}
-    # mapped onto the nominal table with ``levels`` levels (xbarsim.devices.preset_for_levels)
-    config = InferenceConfig(
-        method=method, levels=levels, scheme=scheme, tile=tile, cell=cell, r_wire=r_wire,
-        backend=backend, backend_options=opts,
+    mapped_nominal, x, y, acc_q, acc_f = _mnist_nominal(
+        str(path), path.stat().st_mtime, dataset, n_test, ddir, method, levels, bias, scheme, tile, cell, r_wire
     )
-    _, _, mapped_nominal = build_circuit(ops, config)
+    dist = preset_distribution(preset or f"hfo2-1t1r-{levels}")
     rng = rng_for(seed, trial, "mnist_mc/devices")
     mapped = sample_mapped_model(
         mapped_nominal, dist, rng, mode=mode, read_noise=read_noise,
         stuck_hrs_rate=stuck_hrs_rate, stuck_lrs_rate=stuck_lrs_rate,
     )
-    # devices alone (ideal product of the weights the drawn conductances encode) ...
+    # the drawn devices alone (ideal product of the weights they encode) ...
     dev_layers = [replace(layer, A=layer.weights_from_conductances()) for layer in mapped.layers]
     acc_dev = accuracy(model_forward(mapped.with_layers(dev_layers), x), y)
     # ... and in the circuit
-    solver = TileSolver(backend, backend_options=opts)
+    solver = TileSolver(backend, backend_options={"mos": mos} if backend == "native" else {})
     acc_c = accuracy(model_forward(mapped, x, solver), y)
-    acc_q = accuracy(model_forward(mapped_nominal, x), y)
-    acc_f = accuracy(forward(ops, x, logits=True), y)
     return {
         "accuracy_circuit": acc_c,
         "accuracy_devices": acc_dev,
         "accuracy_quantized": acc_q,
         "accuracy_float": acc_f,
         "accuracy_drop": acc_q - acc_c,
+    }
+
+
+@functools.lru_cache(maxsize=8)
+def _kim_nominal(
+    grid: int, seed: int, alpha: float, max_q: int, v_in: float, backend: str, mapping: str,
+    g_on: float, g_off: float, r_wire: float,
+) -> tuple[Any, np.ndarray, np.ndarray, float]:
+    """Trained, quantized, calibrated Kim circuit with its nominal currents (once per process)."""
+    from ..experiments import kim2024 as kim
+
+    trained = kim.train_model(grid, seed)
+    _, quant = kim.find_levels(trained.model(0), alpha=alpha, max_q=max_q)
+    design = kim.CircuitDesign(mapping=mapping, g_on=g_on, g_off=g_off, r_wire=r_wire)
+    kc = kim.build_circuit(quant, v_in, design=design, calibrate_with=backend)
+    V = kim.glyph_voltages(grid, v_in)
+    acc, cur = kim.evaluate_circuit(kc.network, V, backend)
+    return kc, V, cur, acc
+
+
+def kim2024_mc(
+    grid: int,
+    alpha: float,
+    max_q: int,
+    v_in: float,
+    backend: str,
+    mapping: str,
+    g_range: str,
+    r_wire: float,
+    preset: str,
+    mode: str,
+    read_noise: float,
+    stuck_hrs_rate: float,
+    stuck_lrs_rate: float,
+    seed: int,
+    trial: int,
+) -> dict[str, float]:
+    """One Monte-Carlo trial of the Kim 2024 two-layer diode circuit (10 glyphs).
+
+    ``seed`` fixes the trained net (and its calibration); ``trial`` draws the devices. With
+    ``g_range="preset"`` the circuit's conductance range is the distribution's (lowest to highest
+    level median), so the cells sit among the device levels; ``"paper"`` keeps the design
+    defaults of :class:`~xbarsim.experiments.kim2024.CircuitDesign` (0.1-100 uS).
+    """
+    from ..analysis import recognition_margin
+    from ..experiments import kim2024 as kim
+    from ..solution import relative_error
+    from ..variability import preset_distribution, sample_around
+
+    dist = preset_distribution(preset)
+    if g_range == "preset":
+        med = dist.median_conductances
+        g_on, g_off = float(med[-1]), float(med[0])
+    else:
+        g_on, g_off = kim.CircuitDesign.g_on, kim.CircuitDesign.g_off
+    kc, V, nominal, acc_nominal = _kim_nominal(grid, seed, alpha, max_q, v_in, backend, mapping, g_on, g_off, r_wire)
+    rng = rng_for(seed, trial, "kim2024_mc/devices")
+    G = [
+        sample_around(dist, xb.G, rng, mode=mode, read_noise=read_noise,
+                      stuck_hrs_rate=stuck_hrs_rate, stuck_lrs_rate=stuck_lrs_rate)
+        for xb in kc.network.layers
+    ]
+    net = kc.with_conductances(G)
+    acc, cur = kim.evaluate_circuit(net, V, backend)
+    acc_ideal, _ = kim.evaluate_circuit(net, V, "ideal")
+    return {
+        "recognition": acc,
+        "recognition_ideal": acc_ideal,
+        "recognition_nominal": acc_nominal,
+        "margin": recognition_margin(cur),
+        "current_deviation": relative_error(cur, nominal),
+        "n_circuit_levels": float(kc.level_conductance.size),
+        "r_ref": kc.r_ref,
     }

@@ -156,8 +156,10 @@ def errorbar_plot(
             cats += [v for v in xs if v not in cats]
     k = len(data)
     for i, (s, (xs, mean, err, n)) in enumerate(data.items()):
-        if numeric:
-            xv = np.array(xs, dtype=float)
+        if numeric:  # series side by side around each x, so their error bars stay readable
+            allx = sorted({float(v) for xs_, *_ in data.values() for v in xs_})
+            step = min(np.diff(allx)) if len(allx) > 1 else 1.0
+            xv = np.array(xs, dtype=float) + (i - (k - 1) / 2) * 0.04 * step
         else:  # categories side by side, slightly offset per series
             xv = np.array([cats.index(v) for v in xs], dtype=float) + (i - (k - 1) / 2) * 0.08
         label = f"{by} = {s}" if by else None
@@ -172,6 +174,49 @@ def errorbar_plot(
     ax.set_title(title or f"{y} vs {x}  (n = {ns[0] if len(ns) == 1 else f'{ns[0]}-{ns[-1]}'} per point)")
     if by:
         ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def hist_plot(
+    rows: Sequence[dict[str, Any]],
+    y: str,
+    out: str | Path,
+    *,
+    by: str | None = None,
+    bins: int = 20,
+    title: str | None = None,
+) -> Path:
+    """Distribution of metric ``y`` over the trials, one histogram per ``by`` value; saved to ``out``."""
+    done = [r for r in rows if r["status"] == "done" and y in r["result"]]
+    if not done:
+        raise InputError(f"no finished points with metric {y!r}")
+    if by is not None and not any(by in r["params"] for r in done):
+        raise InputError(f"parameter {by!r} is not in the results; known: {', '.join(done[0]['params'])}")
+    groups: dict[Any, list[float]] = {}
+    for r in done:
+        groups.setdefault(_hashable(r["params"].get(by)) if by else None, []).append(float(r["result"][y]))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    allv = np.concatenate([np.asarray(v) for v in groups.values()])
+    lo, hi = float(allv.min()), float(allv.max())
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for s, vals in sorted(groups.items(), key=lambda kv: _sort_key(kv[0])):
+        v = np.asarray(vals)
+        label = f"{by} = {s}: " if by else ""
+        ax.hist(v, bins=edges, alpha=0.55, label=f"{label}mean {v.mean():.4g}, std {v.std(ddof=1) if v.size > 1 else 0:.3g}, n {v.size}")
+    ax.set_xlabel(y)
+    ax.set_ylabel("trials")
+    ax.set_title(title or f"distribution of {y}")
+    ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     out = Path(out)
