@@ -22,6 +22,8 @@ from .devices import diode_vcrit
 
 #: 1T1R transistor treatments: the ngspice MOS1 equations, or the channel conductance at Vds = 0.
 MOS_MODES = ("level1", "linear")
+#: Smallest nonzero resistance the nodal matrices can hold next to megaohm cells (ohm).
+MIN_RESISTANCE = 1e-9
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,6 +117,11 @@ def stamp(circuit: Circuit, *, mos: str = "level1", gmin: float = 1e-12) -> Mna:
         vals.extend((g, g, -g, -g))
 
     for grp in topo.resistors:
+        if grp.value.size and grp.value.min() < MIN_RESISTANCE:
+            raise InputError(
+                f"{grp.kind} resistance {float(grp.value.min())!r} ohm of layer {grp.layer} is below "
+                f"{MIN_RESISTANCE} ohm; use 0 for an ideal connection"
+            )
         conductance(grp.n1, grp.n2, 1.0 / grp.value)
 
     fixed_vals = {0: 0.0}
