@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import requires_plot
+from conftest import requires_plot, requires_tf
 
 from xbarsim.cli import main
 from xbarsim.errors import InputError
@@ -124,3 +125,45 @@ def test_plot_cli_writes_png(tmp_path, capsys) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["sweep", "plot", "--db", str(db), "--x", "nope", "--y", "value"]) == 2
     assert "parameter 'nope' is not in the results" in capsys.readouterr().err
+
+
+def _zero_spread_csv(path, n_levels: int) -> str:
+    """Quantile-form levels with no spread at the illustrative 5-40 uA grid: every draw is the nominal."""
+    lines = ["# zero spread, for exact oracles", "level,v_read,quantile,i_read"]
+    for k, i in enumerate(np.linspace(5e-6, 40e-6, n_levels)):
+        lines += [f"{k},0.2,0.0,{i:.6e}", f"{k},0.2,1.0,{i:.6e}"]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_kim2024_mc_trials(tmp_path) -> None:
+    base = {**get_experiment("kim2024_mc").defaults(), "backend": "native", "v_in": 5.0}
+    a = run_experiment("kim2024_mc", base)
+    assert a == run_experiment("kim2024_mc", base)  # pure: same parameters, same numbers
+    assert a["recognition_nominal"] == 1.0  # the calibrated circuit recognizes all ten glyphs
+    assert 0 < a["current_deviation"] < 0.2
+    # oracle: a distribution without spread reproduces the nominal circuit exactly
+    flat = run_experiment("kim2024_mc", {**base, "preset": _zero_spread_csv(tmp_path / "z.csv", 8)})
+    assert flat["current_deviation"] < 1e-9
+    assert flat["recognition"] == flat["recognition_nominal"] == 1.0
+
+
+@requires_tf
+def test_mnist_mc_trial_on_committed_subset(tmp_path, monkeypatch) -> None:
+    """Tiny MLP (8 hidden, 1 epoch on the 500-image subset), 4 levels, 64x64 tiles, 100 test images."""
+    monkeypatch.setenv("XBARSIM_CACHE", str(tmp_path / "cache"))
+    data = Path(__file__).resolve().parent / "data"
+    base = {
+        **get_experiment("mnist_mc").defaults(),
+        "data_dir": str(data), "n_test": 100, "hidden": 8, "epochs": 1, "levels": 4, "tile": 64,
+    }
+    a = run_experiment("mnist_mc", base)
+    assert len(list((tmp_path / "cache" / "models").glob("*.keras"))) == 1  # trained once, cached
+    assert a == run_experiment("mnist_mc", base)
+    for k in ("accuracy_circuit", "accuracy_devices", "accuracy_quantized", "accuracy_float"):
+        assert 0.0 <= a[k] <= 1.0
+    # oracle: without spread the devices encode exactly the quantized weights
+    flat = run_experiment("mnist_mc", {**base, "preset": _zero_spread_csv(tmp_path / "z.csv", 4)})
+    assert flat["accuracy_devices"] == flat["accuracy_quantized"]
+    # the linear 1T1R circuit adds only the transistors' small series resistance
+    assert abs(flat["accuracy_circuit"] - flat["accuracy_quantized"]) <= 0.03

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import requires_plot
 from scipy import stats
 
 from xbarsim.errors import InputError
@@ -168,3 +169,18 @@ def test_sample_around_relative_and_snap() -> None:
     np.testing.assert_allclose(np.median(rel, axis=1), med * 1.03, rtol=0.01)
     with pytest.raises(InputError, match="relative' or 'snap"):
         sample_around(d, G_nom, np.random.default_rng(0), mode="other")
+
+
+@requires_plot
+def test_levels_example_smoke(tmp_path, capsys) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "montecarlo_levels.py"
+    spec = importlib.util.spec_from_file_location("montecarlo_levels", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "l.png"
+    assert mod.main(["--preset", "hfo2-1t1r-5", "--draws", "200", "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert "levels 0-1" in capsys.readouterr().out
