@@ -118,11 +118,11 @@ def _parse_ascii(data: bytes, pos: int, n_points: int, n_vars: int) -> tuple[np.
     need = n_points * (n_vars + 1)
     tokens: list[bytes] = []
     while len(tokens) < need:
+        if pos >= len(data):
+            raise _bad(f"ascii values end after {len(tokens)} of {need} numbers")
         end = data.find(b"\n", pos)
         if end < 0:
             end = len(data)
-        if end == pos and pos >= len(data):
-            raise _bad(f"ascii values end after {len(tokens)} of {need} numbers")
         tokens.extend(data[pos:end].split())
         pos = end + 1
     if len(tokens) != need:
