@@ -250,7 +250,9 @@ def search_levels(
     return LevelSearch(None, tried[-1][1], tuple(tried)), res
 
 
-def quantize_weight_range_batched(weights: Sequence[np.ndarray], q: int) -> tuple[list[np.ndarray], np.ndarray]:
+def quantize_weight_range_batched(
+    weights: Sequence[np.ndarray], q: int, *, count_levels: bool = True
+) -> tuple[list[np.ndarray], np.ndarray | None]:
     """:func:`quantize_weight_range` for P models at once (the studies' inner loop).
 
     Parameters
@@ -263,7 +265,8 @@ def quantize_weight_range_batched(weights: Sequence[np.ndarray], q: int) -> tupl
 
     Returns
     -------
-    The quantized arrays (same shapes) and the (P,) number of levels each model uses.
+    The quantized arrays (same shapes) and the (P,) number of levels each model uses (``None``
+    with ``count_levels=False``, which saves time in per-epoch monitoring).
     """
     q = _check_bins(q, "number of quantization bins q")
     arrays = [np.asarray(a, dtype=np.float64) for a in weights]
@@ -279,8 +282,9 @@ def quantize_weight_range_batched(weights: Sequence[np.ndarray], q: int) -> tupl
     for a, f in zip(arrays, flat):
         b = np.clip(np.floor((f - lo[:, None]) / safe[:, None]).astype(np.int64), 0, q - 1)
         b[interval == 0] = 0
-        used[np.arange(P)[:, None], b] = True
+        if count_levels:
+            used[np.arange(P)[:, None], b] = True
         val = lo[:, None] + interval[:, None] * (b + 0.5)
         val[interval == 0] = lo[interval == 0, None]
         out.append(val.reshape(a.shape))
-    return out, used.sum(axis=1)
+    return out, (used.sum(axis=1) if count_levels else None)

@@ -235,7 +235,7 @@ def _min_q(W1: np.ndarray, W2: np.ndarray, X: np.ndarray, alpha: float, max_q: i
         todo = best < 0
         if not todo.any():
             break
-        (a, b), _ = quantize_weight_range_batched([W1[todo], W2[todo]], q)
+        (a, b), _ = quantize_weight_range_batched([W1[todo], W2[todo]], q, count_levels=False)
         ok = numpy_net.accuracy(a, b, X) >= alpha - 1e-12
         idx = np.flatnonzero(todo)[ok]
         best[idx] = q
@@ -270,7 +270,7 @@ def run_study(
     parts: list[tuple[np.ndarray, ...]] = []
 
     def monitor(epoch: int, W1: np.ndarray, W2: np.ndarray) -> np.ndarray:
-        (a, b), _ = quantize_weight_range_batched([W1, W2], track_q)
+        (a, b), _ = quantize_weight_range_batched([W1, W2], track_q, count_levels=False)
         return numpy_net.accuracy(a, b, X).astype(np.float32)
 
     for c in range(0, n_seeds, per_chunk):
