@@ -17,7 +17,7 @@ from xbarsim.quant import (
     weight_range,
 )
 
-finite = st.floats(min_value=-50, max_value=50, allow_nan=False, allow_infinity=False, width=64)
+finite = st.floats(min_value=-50, max_value=50, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
 weight_arrays = arrays(np.float64, st.tuples(st.integers(1, 8), st.integers(1, 8)), elements=finite)
 
 
@@ -41,6 +41,11 @@ def test_weight_range_q1_and_constant() -> None:
     res = quantize_weight_range([np.full((2, 2), 0.7)], 3)
     np.testing.assert_array_equal(res.levels, [0.7])
     np.testing.assert_array_equal(res.counts, [4])
+
+
+def test_weight_range_subnormal_span_is_one_level() -> None:
+    res = quantize_weight_range([np.array([0.0]), np.array([5e-324])], 2)
+    assert res.n_levels == 1 and np.all(np.isfinite(res.levels))
 
 
 def test_weight_range_max_goes_to_last_bin() -> None:

@@ -158,7 +158,7 @@ def quantize_weight_range(weights: Sequence[np.ndarray], q: int) -> QuantResult:
     flat = np.concatenate([a.ravel() for a in arrays])
     lo, hi = float(flat.min()), float(flat.max())
     span = hi - lo
-    if span == 0.0:
+    if span / q == 0.0:  # all equal (or a subnormal span that underflows): one level
         bin_of = [np.zeros(a.shape, dtype=np.int64) for a in arrays]
         return _finish(bin_of, np.array([lo]), q)
     interval = span / q
