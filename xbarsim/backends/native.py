@@ -167,12 +167,11 @@ class NativeBackend:
         node_ids = np.array([node_index(topo, n) for n in nodes], dtype=np.int64)
         amm_nodes = topo.sense_nodes[topo.ammeter_layer] if topo.ammeter_layer is not None else np.zeros(0, np.int64)
         B = x.shape[0]
-        xf_all = mna.fixed_values(x)
+        xf_all = solver.mna.fixed_values(x)
         amm = np.zeros((B, amm_nodes.size))
         src = np.zeros((B, topo.input_nodes.size))
         sense = {L: np.zeros((B, topo.sense_nodes[L].size)) for L in range(len(net.layers)) if L != topo.ammeter_layer}
         node_v = np.zeros((B, node_ids.size))
-        full = np.zeros(mna.n_nodes)
         warm = None
         for b in range(B):
             try:
@@ -184,8 +183,7 @@ class NativeBackend:
                     f"(Newton, gmin stepping and source stepping failed: {exc})"
                 ) from None
             warm = (xu, state)
-            full[mna.fixed] = xf_all[b]
-            full[mna.unknown] = xu
+            full = solver.node_voltages(xf_all[b], xu)
             if amm_nodes.size:
                 amm[b] = -solver.leaving_currents(full, amm_nodes)
             src[b] = solver.leaving_currents(full, topo.input_nodes)

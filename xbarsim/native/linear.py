@@ -77,7 +77,27 @@ def schur_complement(Y: sp.spmatrix, inner: np.ndarray, boundary: np.ndarray,
     vals = np.concatenate([A.data, np.where(bi == bj, shunt, 0.0).ravel()])
     Acl = sp.csc_matrix((vals, (rows, cols)), shape=A.shape)
     lu0 = _lu(Acl, ordering)
-    order = np.argsort(lu0.perm_c)
+    new_of_old = np.asarray(lu0.perm_c)
+    pos = new_of_old[ni:]
+    p0 = int(pos.min())
+    n = ni + nb
+    if n - p0 <= max(4 * nb, 4000) and np.array_equal(lu0.perm_r, lu0.perm_c):
+        # Minimum degree put the boundary (almost) last: the trailing block from its first member
+        # on is the Schur complement onto the boundary plus a few inner nodes; eliminate those densely.
+        T = lu0.L[p0:, p0:].toarray() @ lu0.U[p0:, p0:].toarray()
+        is_b = np.zeros(n - p0, dtype=bool)
+        is_b[pos - p0] = True
+        order_b = pos - p0  # trailing-block index of boundary node k
+        inner_t = np.flatnonzero(~is_b)
+        Sbb = T[np.ix_(order_b, order_b)]
+        if inner_t.size:
+            Sbi = T[np.ix_(order_b, inner_t)]
+            Sib = T[np.ix_(inner_t, order_b)]
+            Sbb = Sbb - Sbi @ np.linalg.solve(T[np.ix_(inner_t, inner_t)], Sib)
+        Sbb[np.diag_indices(nb)] -= shunt
+        return Sbb
+    # Otherwise move the boundary to the very end of that ordering and factor again.
+    order = np.argsort(new_of_old)
     del lu0
     order = np.concatenate([order[order < ni], np.arange(ni, ni + nb)])
     P = Acl[order][:, order]

@@ -15,14 +15,14 @@ Vectors of a batch are solved in order, each starting from the previous solution
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from .devices import diode_eval, fetlim, limvds, mos1_eval, pnjlim
-from .mna import Mna
+from .devices import diode_eval, fetlim, limvds, mos1_eval, pnjlim, series_diode_eval
+from .mna import Diodes, Mna
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,64 @@ class NewtonOptions:
     gmin: float = 1e-12
 
 
+def series_reduce(mna: Mna) -> tuple[Mna, np.ndarray | None, np.ndarray | None]:
+    """Fold each diode with the cell resistor behind it into one series element.
+
+    A diode cell's middle node touches only its diode and its programmed resistor, so Newton can
+    treat "diode + 1/G" as one two-terminal element whose current comes from an exact per-cell
+    solve (:func:`~xbarsim.native.devices.series_diode_eval`). The circuit equations are the same;
+    the sparse system loses a third of its unknowns and the outer Newton sees a current bounded
+    by G V instead of an exponential, so it needs far fewer iterations. Returns the reduced
+    system, the series conductances and the removed middle nodes (``None`` when not applicable).
+    """
+    d = mna.diodes
+    if d is None:
+        return mna, None, None
+    k = d.k
+    if np.any(mna.upos[k] < 0) or np.unique(k).size != k.size:
+        return mna, None, None
+    if mna.mosfets is not None and np.isin(k, np.concatenate([mna.mosfets.d, mna.mosfets.g, mna.mosfets.s])).any():
+        return mna, None, None
+    if np.isin(k, d.a).any():
+        return mna, None, None
+    Y = sp.csr_matrix(mna.Y)
+    Y.sort_indices()
+    if np.any(np.diff(Y.indptr)[k] != 2):
+        return mna, None, None
+    rows = Y[k]
+    cols = rows.indices.reshape(-1, 2)
+    vals = rows.data.reshape(-1, 2)
+    off = cols != k[:, None]
+    if np.any(off.sum(axis=1) != 1):
+        return mna, None, None
+    c = cols[off]
+    g = -vals[off]
+    if not np.allclose(vals[~off], g, rtol=1e-12, atol=0) or np.any(g <= 0):
+        return mna, None, None
+    n = mna.n_nodes
+    C = sp.coo_matrix((np.concatenate([g, g, -g, -g]), (np.concatenate([k, c, k, c]), np.concatenate([k, c, c, k]))),
+                      shape=(n, n)).tocsr()
+    Y_red = (Y - C).tocsr()
+    Y_red.eliminate_zeros()
+    fixed_vals = dict(zip(mna.fixed.tolist(), mna.fixed_const.tolist()))
+    for node in k.tolist():
+        fixed_vals[node] = 0.0  # disconnected placeholder; its voltage is rebuilt afterwards
+    fixed = np.array(sorted(fixed_vals), dtype=np.int64)
+    is_fixed = np.zeros(n, dtype=bool)
+    is_fixed[fixed] = True
+    unknown = np.flatnonzero(~is_fixed)
+    upos = np.full(n, -1, dtype=np.int64)
+    upos[unknown] = np.arange(unknown.size)
+    fpos = np.full(n, -1, dtype=np.int64)
+    fpos[fixed] = np.arange(fixed.size)
+    red = replace(
+        mna, Y=Y_red, unknown=unknown, fixed=fixed, upos=upos, fpos=fpos,
+        fixed_const=np.array([fixed_vals[int(f)] for f in fixed]), input_f=fpos[mna.topo.input_nodes],
+        diodes=Diodes(a=d.a, k=c, is_=d.is_, vte=d.vte, vcrit=d.vcrit),
+    )
+    return red, g, k
+
+
 class _Failed(Exception):
     pass
 
@@ -45,9 +103,15 @@ class _Failed(Exception):
 class NewtonSolver:
     """Precomputed stamping pattern of one circuit; :meth:`solve` runs one input vector."""
 
-    def __init__(self, mna: Mna, opts: NewtonOptions) -> None:
+    def __init__(self, mna: Mna, opts: NewtonOptions, *, series: bool = True) -> None:
+        self.full = mna
+        if series:
+            mna, self.g_series, self.mid_nodes = series_reduce(mna)
+        else:
+            self.g_series = self.mid_nodes = None
         self.mna = mna
         self.opts = opts
+        self._vd_inner: np.ndarray | None = None
         n_u = mna.unknown.size
         self.n_u = n_u
         upos, fpos = mna.upos, mna.fpos
@@ -149,7 +213,9 @@ class NewtonSolver:
         """q (conductances), ieq (equivalent sources) and device currents at given voltages."""
         d, m = self.mna.diodes, self.mna.mosfets
         g = self.opts.gmin
-        if self.nd:
+        if self.nd and self.g_series is not None:
+            cd, gd, self._vd_inner = series_diode_eval(vd, self.g_series, d.is_, d.vte, g, self._vd_inner)
+        elif self.nd:
             cd, gd = diode_eval(vd, d.is_, d.vte, g)
         else:
             cd = gd = np.zeros(0)
@@ -165,7 +231,7 @@ class NewtonSolver:
         """SPICE limiting relative to the previous iteration's (limited) device voltages."""
         d, m = self.mna.diodes, self.mna.mosfets
         limited = False
-        if self.nd:
+        if self.nd and self.g_series is None:
             vd, lim = pnjlim(vd, state[0], d.vte, d.vcrit)
             limited = bool(lim.any())
         if self.nm:
@@ -206,7 +272,11 @@ class NewtonSolver:
     # ------------------------------------------------------------------ Newton
     def initial_state(self):
         d, m = self.mna.diodes, self.mna.mosfets
-        vd0 = d.vcrit.copy() if self.nd else np.zeros(0)  # MODEINITJCT: diodes start at vcrit
+        if self.nd and self.g_series is not None:
+            vd0 = np.zeros(self.nd)  # series elements start unbiased
+            self._vd_inner = None
+        else:
+            vd0 = d.vcrit.copy() if self.nd else np.zeros(0)  # MODEINITJCT: diodes start at vcrit
         vgs0 = m.vto.copy() if self.nm else np.zeros(0)  # MOS: vgs = VTO, vds = 0
         vds0 = np.zeros(self.nm)
         return (vd0, vgs0, vds0)
@@ -300,7 +370,10 @@ class NewtonSolver:
         node_arr[nodes] = np.arange(nodes.size)
         vd, vgs, vds = self._terminal_voltages(x)
         if self.nd:
-            cd, _ = diode_eval(vd, d.is_, d.vte, self.opts.gmin)
+            if self.g_series is not None:
+                cd, _, _ = series_diode_eval(vd, self.g_series, d.is_, d.vte, self.opts.gmin, self._vd_inner)
+            else:
+                cd, _ = diode_eval(vd, d.is_, d.vte, self.opts.gmin)
             for term, sgn in ((d.a, 1.0), (d.k, -1.0)):
                 hit = node_arr[term]
                 mask = hit >= 0
@@ -312,3 +385,14 @@ class NewtonSolver:
                 mask = hit >= 0
                 np.add.at(out, hit[mask], sgn * ids[mask])
         return out
+
+    def node_voltages(self, xf: np.ndarray, xu: np.ndarray) -> np.ndarray:
+        """Voltages of every node of the full circuit (middle nodes of folded diode cells rebuilt)."""
+        x = np.zeros(self.mna.n_nodes)
+        x[self.mna.fixed] = xf
+        x[self.mna.unknown] = xu
+        if self.g_series is not None:
+            d = self.mna.diodes
+            _, _, vd = series_diode_eval(x[d.a] - x[d.k], self.g_series, d.is_, d.vte, self.opts.gmin, self._vd_inner)
+            x[self.mid_nodes] = x[d.a] - vd
+        return x

@@ -1,0 +1,180 @@
+"""Native solver benchmark: every figure of issue 4 side by side with its goal, in one run.
+
+    python bench/solver.py            # full run (ngspice on 64x64 x 100 vectors takes minutes)
+    python bench/solver.py --quick    # subset: fewer ngspice vectors, no 512 x 512
+
+Figures (per-vector times are wall time / number of vectors; native times include its one-time
+setup unless said otherwise; the machine is shared, so expect noise):
+
+1. 64x64 resistor array, 1 ohm wires, 100 vectors: native vs ngspice (one batched DC sweep).
+2. 128x128 with wires, 10,000 vectors: native (cached transfer) vs the ideal NumPy product, plus
+   the one-time setup.
+3. 256x256 and 512x512: setup time and peak resident memory, each in a fresh subprocess.
+4. 32x32 diode array, 100 vectors: native (Newton) vs ngspice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from xbarsim.backends import available_backends, get_backend  # noqa: E402
+from xbarsim.circuit import CellModel, Crossbar  # noqa: E402
+from xbarsim.solution import relative_error  # noqa: E402
+
+_CHILD = """
+import json, resource, sys, time
+import numpy as np
+sys.path.insert(0, {root!r})
+from xbarsim.circuit import Crossbar
+from xbarsim.backends.native import NativeBackend
+rng = np.random.default_rng(0)
+n = {n}
+xb = Crossbar(G=rng.uniform(1e-6, 1e-4, (n, n)), r_wire=1.0)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+be = NativeBackend()
+t0 = time.perf_counter()
+tr = be.transfer(xb)
+setup = time.perf_counter() - t0
+V = rng.uniform(0, 1, (1000, n))
+t0 = time.perf_counter()
+be.solve(xb, V)
+per = (time.perf_counter() - t0) / 1000
+print(json.dumps(dict(setup=setup, per_vector=per, peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      base_mb=base / 1024)))
+"""
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(2024)
+
+
+def _timed(fn, repeat: int = 1) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def fig_resistor_vs_ngspice(n_vec: int, has_ngspice: bool) -> list[tuple[str, str, str]]:
+    rng = _rng()
+    xb = Crossbar(G=rng.uniform(1e-6, 1e-4, (64, 64)), r_wire=1.0)
+    V = rng.uniform(0, 1, (n_vec, 64))
+    t_nat, nat = _timed(lambda: get_backend("native").solve(xb, V))  # fresh backend: includes setup
+    be = get_backend("native")
+    be.solve(xb, V[:1])
+    t_cached, _ = _timed(lambda: be.solve(xb, V), repeat=3)
+    rows = [
+        ("64x64 R, 1 ohm wires: native per vector (incl. setup)", f"{t_nat / n_vec * 1e6:.1f} us", ""),
+        ("64x64 R: native per vector (transfer cached)", f"{t_cached / n_vec * 1e6:.2f} us", ""),
+    ]
+    if has_ngspice:
+        t_ng, ng = _timed(lambda: get_backend("ngspice").solve(xb, V))
+        rows += [
+            (f"64x64 R: ngspice per vector (one DC sweep of {n_vec})", f"{t_ng / n_vec * 1e3:.1f} ms", ""),
+            ("64x64 R: speed-up native (incl. setup) / ngspice", f"{t_ng / t_nat:.0f}x", ">= 1000x"),
+            ("64x64 R: agreement max|dI|/max|I| vs ngspice", f"{relative_error(nat.currents, ng.currents):.1e}",
+             "<= 1e-6"),
+        ]
+    return rows
+
+
+def fig_128_vs_ideal(n_vec: int) -> list[tuple[str, str, str]]:
+    rng = _rng()
+    xb = Crossbar(G=rng.uniform(1e-6, 1e-4, (128, 128)), r_wire=1.0)
+    V = rng.uniform(0, 1, (n_vec, 128))
+    be = get_backend("native")
+    t_setup, _ = _timed(lambda: be.transfer(xb))
+    ideal = get_backend("ideal")
+    t_ideal, _ = _timed(lambda: ideal.solve(xb, V), repeat=5)
+    t_nat, _ = _timed(lambda: be.solve(xb, V), repeat=5)
+    return [
+        (f"128x128 R, wires, {n_vec} vectors: ideal product", f"{t_ideal * 1e3:.1f} ms", ""),
+        (f"128x128: native with wires, {n_vec} vectors", f"{t_nat * 1e3:.1f} ms", ""),
+        ("128x128: native / ideal time", f"{t_nat / t_ideal:.2f}x", "<= 3x"),
+        ("128x128: native one-time setup", f"{t_setup:.2f} s", "<= 1 s"),
+    ]
+
+
+def fig_large(sizes: list[int]) -> list[tuple[str, str, str]]:
+    rows = []
+    for n in sizes:
+        code = _CHILD.format(root=str(ROOT), n=n)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600,
+                             env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")})
+        if out.returncode != 0:
+            rows.append((f"{n}x{n}: setup", "FAILED", out.stderr.strip().splitlines()[-1] if out.stderr else ""))
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        goal = "< 4096 MB" if n == 512 else ""
+        rows += [
+            (f"{n}x{n} R, 1 ohm wires: native setup (transfer)", f"{r['setup']:.1f} s", ""),
+            (f"{n}x{n}: peak RSS of the process (imports {r['base_mb']:.0f} MB)", f"{r['peak_mb']:.0f} MB", goal),
+            (f"{n}x{n}: native per vector (batch of 1000, cached)", f"{r['per_vector'] * 1e6:.1f} us", ""),
+        ]
+    return rows
+
+
+def fig_diode(n_vec: int, has_ngspice: bool) -> list[tuple[str, str, str]]:
+    rng = _rng()
+    xb = Crossbar(G=rng.uniform(1e-6, 1e-4, (32, 32)), cell=CellModel(kind="diode"), r_wire=1.0)
+    V = rng.uniform(0, 5, (n_vec, 32))
+    t_nat, nat = _timed(lambda: get_backend("native").solve(xb, V))
+    rows = [("32x32 diode, 1 ohm wires: native per vector (Newton)", f"{t_nat / n_vec * 1e3:.1f} ms", "")]
+    if has_ngspice:
+        t_ng, ng = _timed(lambda: get_backend("ngspice").solve(xb, V))
+        tight = get_backend("ngspice", options={"reltol": 1e-6}).solve(xb, V[: min(10, n_vec)])
+        rows += [
+            (f"32x32 diode: ngspice per vector (one DC sweep of {n_vec})", f"{t_ng / n_vec * 1e3:.1f} ms", ""),
+            ("32x32 diode: speed-up native / ngspice", f"{t_ng / t_nat:.1f}x", "(measure)"),
+            ("32x32 diode: agreement vs ngspice reltol=1e-6",
+             f"{relative_error(nat.currents[: tight.batch_size], tight.currents):.1e}", "<= 1e-4"),
+            ("32x32 diode: agreement vs ngspice default reltol",
+             f"{relative_error(nat.currents, ng.currents):.1e}", "<= 1e-4"),
+        ]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer ngspice vectors, no 512x512")
+    ap.add_argument("--no-ngspice", action="store_true", help="skip the ngspice comparisons")
+    ap.add_argument("--sizes", type=int, nargs="*", default=None, help="large sizes for setup/memory")
+    args = ap.parse_args(argv)
+    has_ng = "ngspice" in available_backends() and not args.no_ngspice
+    n64 = 10 if args.quick else 100
+    sizes = args.sizes if args.sizes is not None else ([256] if args.quick else [256, 512])
+    print(f"xbarsim native solver benchmark  (cpus: {os.cpu_count()}, load avg: "
+          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}; shared machine)")
+    rows: list[tuple[str, str, str]] = []
+    for fig in (
+        lambda: fig_resistor_vs_ngspice(n64, has_ng),
+        lambda: fig_128_vs_ideal(10_000),
+        lambda: fig_large(sizes),
+        lambda: fig_diode(n64, has_ng),
+    ):
+        new = fig()
+        rows += new
+        for r in new:
+            print(f"  {r[0]:<62s} {r[1]:>12s}   {r[2]}", flush=True)
+    print()
+    print(f"{'figure':<64s} {'measured':>12s}   goal")
+    for r in rows:
+        print(f"{r[0]:<64s} {r[1]:>12s}   {r[2]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
