@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 
 from xbarsim.circuit import CellModel, Crossbar, DiodeModel, Network, NmosModel
 from xbarsim.errors import InputError, TopologyError
-from xbarsim.netlist import build_deck, check_options, check_topology, sanitize_title, write_netlist
+from xbarsim.netlist import (
+    build_deck,
+    check_options,
+    check_topology,
+    node_names,
+    sanitize_title,
+    write_netlist,
+)
 from xbarsim.spice.models import MODELS_DIR, library_text
 from xbarsim.topology import build
 
@@ -181,6 +188,18 @@ def test_check_topology_finds_an_element_shorted_on_itself() -> None:
     broken = dataclasses.replace(topo, resistors=tuple(bad if x is g else x for x in topo.resistors))
     with pytest.raises(TopologyError, match=r"Rrw0_0_0 has both ends on node in_0"):
         check_topology(broken)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    m=st.integers(1, 4), n=st.integers(1, 4), r=st.sampled_from([0.0, 1.0]),
+    kind=st.sampled_from(["resistor", "diode", "1t1r"]), two=st.booleans(),
+)
+def test_fast_node_names_equal_the_topology_names(m, n, r, kind, two) -> None:
+    first = Crossbar(np.full((m, n), 1e-4), cell=CellModel(kind), r_wire=r, r_driver=r, r_sense=r, r_ref=5.0)
+    circuit = Network((first, Crossbar(np.full((n, 2), 1e-4), r_driver=r))) if two else first
+    topo = build(circuit)
+    assert node_names(topo) == list(topo.node_names)
 
 
 if __name__ == "__main__":

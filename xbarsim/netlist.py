@@ -129,11 +129,34 @@ class Deck:
     node_vectors: dict[str, str | None]
 
 
-def _resolve_nodes(topo: Topology, nodes: Iterable[str]) -> dict[str, int]:
+def node_names(topo: Topology) -> list[str]:
+    """``topo.node_names`` computed block by block with NumPy (fast for large arrays)."""
+    raw = topo.node_raw
+    names = ["0"] * raw.size
+    starts = np.array([b[0] for b in topo.blocks], dtype=np.int64)
+    block_of = np.searchsorted(starts, raw, side="right") - 1
+    for k, (start, prefix, shape) in enumerate(topo.blocks):
+        idx = np.flatnonzero((block_of == k) & (raw != 0))
+        if not idx.size:
+            continue
+        if not shape:
+            text = [prefix] * idx.size
+        else:
+            coords = np.unravel_index(raw[idx] - start, shape)
+            joined = coords[0].astype(str)
+            for c in coords[1:]:
+                joined = np.char.add(np.char.add(joined, "_"), c.astype(str))
+            text = np.char.add(prefix, joined).tolist()
+        for n, t in zip(idx.tolist(), text):
+            names[n] = t
+    return names
+
+
+def _resolve_nodes(topo: Topology, names: Sequence[str], nodes: Iterable[str]) -> dict[str, int]:
     wanted = list(nodes)
     if not wanted:
         return {}
-    index = {name: k for k, name in enumerate(topo.node_names)}
+    index = {name: k for k, name in enumerate(names)}
     out: dict[str, int] = {}
     for name in wanted:
         if not isinstance(name, str) or name not in index:
@@ -167,8 +190,8 @@ def build_deck(
     opts = check_options(options)
     x = None if V is None else check_voltages(V, net.n_inputs)
     batch = 0 if x is None else int(x.shape[0])
-    node_ids = _resolve_nodes(topo, nodes)
-    name = topo.node_names
+    name = node_names(topo)
+    node_ids = _resolve_nodes(topo, name, nodes)
 
     lines: list[str] = [f"xbarsim deck: {sanitize_title(title)}"]
     lines.append("* written by xbarsim.netlist.write_netlist (deterministic names; see its docstring)")
@@ -222,10 +245,14 @@ def build_deck(
     for grp in topo.resistors:
         lines.append(f"* {grp.kind} resistors of layer {grp.layer}")
         pre = f"R{grp.kind}{grp.layer}_"
+        values = [spice_number(r) for r in np.unique(grp.value)] if grp.value.size else []
+        if len(values) == 1:  # wires, drivers, sense and reference resistors share one value
+            text = [values[0]] * grp.value.size
+        else:
+            text = [repr(r) for r in grp.value.tolist()]  # finite floats: repr is spice_number
         lines.extend(
-            f"{pre}{i}_{j} {name[a]} {name[b]} {spice_number(r)}"
-            for i, j, a, b, r in zip(grp.i.tolist(), grp.j.tolist(), grp.n1.tolist(), grp.n2.tolist(),
-                                     grp.value.tolist())
+            f"{pre}{i}_{j} {name[a]} {name[b]} {t}"
+            for i, j, a, b, t in zip(grp.i.tolist(), grp.j.tolist(), grp.n1.tolist(), grp.n2.tolist(), text)
         )
     for grp in topo.diodes:
         lines.append(f"* selector diodes of layer {grp.layer} (anode on the row side)")
