@@ -23,6 +23,19 @@ import sys
 import time
 from pathlib import Path
 
+
+def _blas_threads(argv: list[str]) -> str:
+    # BLAS threads must be fixed before NumPy is imported. On this shared 2-core machine with
+    # 5 busy helpers, OpenBLAS threads spin against each other: small dense products got 10x
+    # slower (measured: 128x128 cached solve 104 us/vector with 2 threads, 10 us with 1).
+    n = argv[argv.index("--blas-threads") + 1] if "--blas-threads" in argv else "1"
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = n
+    return n
+
+
+BLAS_THREADS = _blas_threads(sys.argv)
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,8 +125,7 @@ def fig_large(sizes: list[int]) -> list[tuple[str, str, str]]:
     rows = []
     for n in sizes:
         code = _CHILD.format(root=str(ROOT), n=n)
-        out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=3600,
-                             env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")})
+        out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=3600)
         if out.returncode != 0:
             rows.append((f"{n}x{n}: setup", "FAILED", out.stderr.strip().splitlines()[-1] if out.stderr else ""))
             continue
@@ -152,11 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer ngspice vectors, no 512x512")
     ap.add_argument("--no-ngspice", action="store_true", help="skip the ngspice comparisons")
     ap.add_argument("--sizes", type=int, nargs="*", default=None, help="large sizes for setup/memory")
+    ap.add_argument("--blas-threads", default="1", help="BLAS threads for every figure (default 1, see above)")
     args = ap.parse_args(argv)
     has_ng = "ngspice" in available_backends() and not args.no_ngspice
     n64 = 10 if args.quick else 100
     sizes = args.sizes if args.sizes is not None else ([256] if args.quick else [256, 512])
-    print(f"xbarsim native solver benchmark  (cpus: {os.cpu_count()}, load avg: "
+    print(f"xbarsim native solver benchmark  (cpus: {os.cpu_count()}, BLAS threads: {BLAS_THREADS}, load avg: "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}; shared machine)")
     rows: list[tuple[str, str, str]] = []
     for fig in (
