@@ -11,8 +11,9 @@ Losing a worker:
   The points that were in flight are suspects; the pool is rebuilt and the suspects are run one
   at a time, so a point that kills its worker again is identified and recorded as failed after
   ``max_attempts`` deaths, while the innocent ones just finish.
-* Dask: the scheduler re-runs a lost worker's tasks itself; a task that kills workers repeatedly
-  ends as ``KilledWorker`` and is recorded as failed.
+* Dask: the scheduler re-runs a lost worker's tasks itself; tasks that were on workers that died
+  too often end as ``KilledWorker``. Those are run again one at a time, and one that still kills
+  its worker when alone is recorded as failed.
 
 Losing the driver (Ctrl-C, SIGKILL): finished rows are already committed; pool workers notice
 their parent is gone and exit; the next ``sweep run`` starts where this one stopped.
@@ -252,7 +253,7 @@ def _run_dask(
     dask_local: bool,
 ) -> None:
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, LocalCluster
     except ImportError:
         raise InputError("Dask is not installed: pip install 'xbarsim[sweep]'") from None
 
@@ -272,28 +273,41 @@ def _run_dask(
         except (OSError, TimeoutError) as exc:
             raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     try:
+        from distributed import wait
+
         n_slots = max(1, sum(client.nthreads().values()))
         window = max(2 * n_slots, 4)
         queue = deque(todo)
-        meta: dict[str, tuple[str, dict[str, Any]]] = {}
+        solo: deque[tuple[str, dict[str, Any]]] = deque()
+        inflight: dict[Any, tuple[str, dict[str, Any], bool]] = {}
 
-        def submit() -> Any:
-            pid, params = queue.popleft()
-            fut = client.submit(run_point, spec.experiment, params, key=f"xbarsim-{spec.experiment}-{pid}", retries=0)
-            meta[fut.key] = (pid, params)
-            return fut
+        def submit(pid: str, params: dict[str, Any], alone: bool) -> None:
+            key = f"xbarsim-{spec.experiment}-{pid}" + ("-alone" if alone else "")
+            fut = client.submit(run_point, spec.experiment, params, key=key, retries=0)
+            inflight[fut] = (pid, params, alone)
 
-        ac = as_completed([submit() for _ in range(min(window, len(queue)))])
-        for fut in ac:
-            pid, params = meta.pop(fut.key)
-            try:
-                outcome = fut.result()
-            except Exception as exc:  # noqa: BLE001 -- KilledWorker etc.; the task itself never raises
-                outcome = {"status": "failed", "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
-            record(pid, params, outcome, 1)
-            fut.release()
-            if queue:
-                ac.add(submit())
+        while queue or solo or inflight:
+            if solo:
+                # a point whose worker died next to others runs again alone, so the verdict is its own
+                if not inflight:
+                    submit(*solo.popleft(), True)
+            else:
+                while queue and len(inflight) < window:
+                    submit(*queue.popleft(), False)
+            done, _ = wait(list(inflight), return_when="FIRST_COMPLETED")
+            for fut in done:
+                pid, params, alone = inflight.pop(fut)
+                try:
+                    outcome = fut.result()
+                except Exception as exc:  # noqa: BLE001 -- KilledWorker etc.; the task itself never raises
+                    if not alone:  # KilledWorker, a cancelled future after a lost worker...
+                        log.warning("point %s was lost with its worker (%s); running it again alone", pid, type(exc).__name__)
+                        solo.append((pid, params))
+                        fut.release()
+                        continue
+                    outcome = {"status": "failed", "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
+                record(pid, params, outcome, 1)
+                fut.release()
     finally:
         client.close()
         if cluster is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,6 @@ class Experiment:
     params: dict[str, Param]
     metrics: tuple[str, ...]
     doc: str = ""
-    trial_params: tuple[str, ...] = field(default=("trial",))
 
     def defaults(self) -> dict[str, Any]:
         return {k: p.default for k, p in self.params.items()}

@@ -218,8 +218,3 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise InputError(f"{p.name}: invalid TOML: {exc}") from None
     return parse_spec(data, source=p.name, default_name=p.stem)
 
-
-def spec_from_json(text: str) -> SweepSpec:
-    """Rebuild a spec stored with the results (see :meth:`SweepSpec.to_dict`)."""
-    d = json.loads(text)
-    return parse_spec(d, source=f"stored sweep {d.get('name')!r}")
