@@ -16,7 +16,8 @@ A passive diode crossbar only adds positive conductances, and layer 1's column v
 per hidden unit and an affine map ``G = g_off + a (w - w_min)``, every hidden voltage carries an
 offset ``a * n_lit * (-w_min)`` that changes from digit to digit, and layer 2's diodes turn that
 into a different threshold per digit: measured on 20 trained 5x5 nets this ``mapping="single"``
-recognizes only 30-70 % of the digits for the best r_ref (see ``notes`` in the result).
+recognizes only 30-70 % of the digits even for the best r_ref (passive model, g_off/g_on from
+1e-3 to 1e-1), and ngspice agrees.
 
 So the default ``mapping="differential"`` handles negative weights with column pairs:
 
@@ -652,6 +653,7 @@ def run_kim2024(
     out, quant = train_and_quantize(g, seed, alpha=alpha, max_q=max_q, settings=settings)
     out["backend"] = be.name
     out["mapping"] = design.mapping
+    out["g_on"], out["g_off"] = design.g_on, design.g_off
     per: dict[str, object] = {}
     for v, lab in zip(voltages, labels):
         kc = build_circuit(quant, float(v), design=design, calibrate_with=be)
