@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl = ss.add_parser("plot", help="error-bar plot of a metric against a parameter")
     common(pl, False)
     pl.add_argument("--x", metavar="PARAM", help="parameter on the x axis (default: the sweep's [plot] x)")
-    pl.add_argument("--y", metavar="METRIC", help="metric on the y axis (default: the sweep's [plot] y)")
+    pl.add_argument("--y", metavar="METRIC", help="metric on the y axis, or several separated by commas (default: the sweep's [plot] y)")
     pl.add_argument("--by", metavar="PARAM", help="one series per value of this parameter")
     pl.add_argument("--stat", choices=("std", "ci95"), help="error bar: spread of trials (std) or 95%% CI of the mean")
     pl.add_argument("--hist", action="store_true", help="histogram of the metric over the trials instead (one per --by value)")
@@ -181,7 +181,7 @@ def run_plot(args: argparse.Namespace) -> int:
     if not x or not y:
         raise InputError("say what to plot: --x PARAM --y METRIC (or a [plot] table in the sweep file)")
     stat = args.stat or defaults.get("stat", "std")
-    out = Path(args.out or f"{name}_{y}.png")
+    out = Path(args.out or f"{name}_{y.split(',')[0]}.png")
     errorbar_plot(rows, x, y, out, by=by, stat=stat, title=defaults.get("title"))
     print(f"plot written to {out}")
     return 0

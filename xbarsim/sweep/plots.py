@@ -141,8 +141,17 @@ def errorbar_plot(
     stat: str = "std",
     title: str | None = None,
 ) -> Path:
-    """Mean of metric ``y`` vs parameter ``x`` with error bars, one series per ``by`` value; saved to ``out``."""
-    data = errorbar_data(rows, x, y, by, stat)
+    """Mean of metric ``y`` vs parameter ``x`` with error bars, one series per ``by`` value; saved to ``out``.
+
+    ``y`` may name several metrics separated by commas (one series each, without ``by``).
+    """
+    metrics = [m.strip() for m in y.split(",") if m.strip()]
+    if len(metrics) > 1:
+        if by:
+            raise InputError("plot either several metrics or one metric by a parameter, not both")
+        data = {m: errorbar_data(rows, x, m, None, stat)[None] for m in metrics}
+    else:
+        data = errorbar_data(rows, x, y, by, stat)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,10 +168,10 @@ def errorbar_plot(
         if numeric:  # series side by side around each x, so their error bars stay readable
             allx = sorted({float(v) for xs_, *_ in data.values() for v in xs_})
             step = min(np.diff(allx)) if len(allx) > 1 else 1.0
-            xv = np.array(xs, dtype=float) + (i - (k - 1) / 2) * 0.04 * step
+            xv = np.array(xs, dtype=float) + (i - (k - 1) / 2) * 0.015 * step
         else:  # categories side by side, slightly offset per series
             xv = np.array([cats.index(v) for v in xs], dtype=float) + (i - (k - 1) / 2) * 0.08
-        label = f"{by} = {s}" if by else None
+        label = f"{by} = {s}" if by else (str(s) if len(metrics) > 1 else None)
         ax.errorbar(xv, mean, yerr=err, marker="o", capsize=4, linestyle="-" if numeric else "none", label=label)
     if not numeric:
         ax.set_xticks(range(len(cats)))
@@ -170,9 +179,10 @@ def errorbar_plot(
     ns = sorted({int(v) for *_, n in data.values() for v in n})
     what = "std" if stat == "std" else "95 % CI of the mean"
     ax.set_xlabel(x)
-    ax.set_ylabel(f"{y} (mean ± {what})")
-    ax.set_title(title or f"{y} vs {x}  (n = {ns[0] if len(ns) == 1 else f'{ns[0]}-{ns[-1]}'} per point)")
-    if by:
+    ylabel = y if len(metrics) == 1 else "value"
+    ax.set_ylabel(f"{ylabel} (mean ± {what})")
+    ax.set_title(title or f"{ylabel} vs {x}  (n = {ns[0] if len(ns) == 1 else f'{ns[0]}-{ns[-1]}'} per point)")
+    if by or len(metrics) > 1:
         ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     fig.tight_layout()
