@@ -179,3 +179,12 @@ def test_circuit_recognizes_all_digits_in_ngspice() -> None:
         assert pv["mean_current_gap_passive"] < 0.3
     # the ideal calculation ignores loading: the gap falls as the input voltage rises
     assert res["per_voltage"]["10"]["mean_current_gap"] < res["per_voltage"]["5"]["mean_current_gap"]
+
+
+def test_circuit_recognizes_all_digits_native() -> None:
+    """The same done criterion on the native nodal solver (no simulator needed)."""
+    res = k.run_kim2024(5, 0, voltages=(5.0, 10.0), backend="native")
+    assert res["backend"] == "native"
+    for pv in res["per_voltage"].values():
+        assert pv["spice_accuracy"] == 1.0
+        assert pv["mean_current_gap_passive"] < 0.3
