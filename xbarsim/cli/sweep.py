@@ -102,6 +102,10 @@ def run_run(args: argparse.Namespace) -> int:
     from ..sweep.spec import load_spec
 
     spec = load_spec(args.spec)
+    if (args.scheduler or args.dask_local) and not getattr(args, "verbose", False):
+        import logging
+
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask logs every connection at INFO
     with _open(args, create=True) as store:
         report = run_sweep(
             spec,
