@@ -188,3 +188,24 @@ def test_circuit_recognizes_all_digits_native() -> None:
     for pv in res["per_voltage"].values():
         assert pv["spice_accuracy"] == 1.0
         assert pv["mean_current_gap_passive"] < 0.3
+
+
+@requires_ngspice
+def test_shockley_model_matches_ngspice() -> None:
+    """The closed-form Shockley node model is an independent oracle for ngspice (no wires)."""
+    from xbarsim.backends import get_backend
+
+    rng = np.random.default_rng(7)
+    W1, W2 = rng.normal(size=(25, 10)), rng.normal(size=(10, 10))
+    d = k.CircuitDesign()
+    G1, G2 = k.layer_conductances([W1, W2], d, bias_scale=0.1)
+    for v in (1.0, 5.0):
+        V = k.glyph_voltages(5, v)
+        from xbarsim.circuit import CellModel, Crossbar, Network
+
+        cell = CellModel(kind="diode", diode=d.diode)
+        net = Network((Crossbar(G1, cell, r_ref=2e3, name="a"), Crossbar(G2, cell, name="b")))
+        sol = get_backend("ngspice").solve(net, V)
+        model, vh = k.shockley_outputs(G1, G2, V, 2e3, d.diode)
+        assert vh.shape == (10, 21)
+        np.testing.assert_allclose(model, sol.currents, rtol=1e-3, atol=1e-3 * np.abs(sol.currents).max())

@@ -86,6 +86,7 @@ __all__ = [
     "passive_outputs",
     "run_kim2024",
     "run_study",
+    "shockley_outputs",
     "train_and_quantize",
     "train_model",
 ]
@@ -428,6 +429,55 @@ def passive_outputs(G1: np.ndarray, G2: np.ndarray, V: np.ndarray, r_ref: float,
     return np.maximum(Vh - v_th, 0.0) @ G2
 
 
+def _diode_cell_current(v: np.ndarray, r: np.ndarray, is_: float, nvt: float) -> np.ndarray:
+    """Current of a Shockley diode in series with r at total voltage v (Lambert/Wright omega form)."""
+    from scipy.special import wrightomega
+
+    return nvt / r * wrightomega(np.log(is_ * r / nvt) + (v + is_ * r) / nvt) - is_
+
+
+def shockley_outputs(
+    G1: np.ndarray, G2: np.ndarray, V: np.ndarray, r_ref: float, diode: DiodeModel, *, iterations: int = 40
+) -> tuple[np.ndarray, np.ndarray]:
+    """Output currents (B, O) and hidden voltages (B, N1) with the real (Shockley) diode law.
+
+    The same node equations as :func:`passive_outputs` but each cell is a level-1 diode
+    (IS, N at 27 degC) in series with its resistor, whose current has a closed form through the
+    Wright omega function; each hidden node is then solved by safeguarded Newton steps. Without
+    wire resistance this is what ngspice computes, so calibration can trust it.
+    """
+    from ..circuit import VT_27C
+
+    V = np.asarray(V, dtype=np.float64)
+    nvt = diode.n * VT_27C
+    lit = V > 0
+    v_on = V.max(axis=1)
+    R1 = 1.0 / G1[None, :, :]  # (1, M, N1)
+    R2 = 1.0 / G2[None, :, :]  # (1, N1, O)
+    lo = np.zeros((V.shape[0], G1.shape[1]))
+    hi = np.broadcast_to(v_on[:, None], lo.shape).copy()
+    vh = 0.5 * (lo + hi)
+    w = lit[:, :, None].astype(np.float64)
+    for _ in range(iterations):
+        i1 = _diode_cell_current(v_on[:, None, None] - vh[:, None, :], R1, diode.is_, nvt)
+        i2 = _diode_cell_current(vh[:, :, None], R2, diode.is_, nvt)
+        f = np.sum(w * i1, axis=1) - vh / r_ref - i2.sum(axis=2)
+        g1 = 1.0 / (R1 + nvt / (i1 + diode.is_))
+        g2 = 1.0 / (R2 + nvt / (i2 + diode.is_))
+        df = -np.sum(w * g1, axis=1) - 1.0 / r_ref - g2.sum(axis=2)
+        lo = np.where(f > 0, vh, lo)
+        hi = np.where(f > 0, hi, vh)
+        step = vh - f / df
+        inside = (step > lo) & (step < hi)
+        new = np.where(inside, step, 0.5 * (lo + hi))
+        if np.max(np.abs(new - vh)) < 1e-10:
+            vh = new
+            break
+        vh = new
+    out = _diode_cell_current(vh[:, :, None], R2, diode.is_, nvt).sum(axis=1)
+    return out, vh
+
+
 def ideal_outputs(G1: np.ndarray, G2: np.ndarray, V: np.ndarray, r_ref: float, v_th: float) -> np.ndarray:
     """The computer calculation: ideal diode law, column at 0 V, r_ref an ideal transimpedance."""
     hidden = (np.maximum(np.asarray(V, dtype=np.float64) - v_th, 0.0) @ G1) * r_ref
@@ -473,21 +523,35 @@ def calibrate(
     design: CircuitDesign = CircuitDesign(),
     *,
     backend: str | Backend | None = None,
-    tries: int = 6,
+    tries: int = 4,
+    refine: int = 20,
 ) -> tuple[float, float, float, float]:
     """Choose r_ref (and the bias scale) for one input voltage.
 
-    The grid search of :func:`calibration_candidates` ranks the settings on the passive model;
-    with ``backend`` given, up to ``tries`` of the best are then simulated and the first that
-    recognizes all ten digits is kept (else the one that recognizes most), because the real diode
-    law shifts the hidden voltages a little. Returns ``(r_ref, bias_scale, recognition, margin)``,
-    recognition and margin from the backend when one was used, else from the model.
+    The grid search of :func:`calibration_candidates` ranks the settings on the piecewise-linear
+    passive model; the best ``refine`` are re-scored on :func:`shockley_outputs` (the real diode
+    law, which shifts hidden voltages near the threshold). With ``backend`` given, up to ``tries``
+    of the best are then simulated and the first that recognizes all ten digits is kept (else the
+    one that recognizes most). Returns ``(r_ref, bias_scale, recognition, margin)``, recognition
+    and margin from the backend when one was used, else from the Shockley model.
     """
-    cands = calibration_candidates(quantized, v_in, design)
-    if backend is None:
-        return cands[0]
     W = quantized.weights if isinstance(quantized, QuantResult) else list(quantized)
     V = glyph_voltages(round(np.sqrt(np.asarray(W[0]).shape[0])), v_in)
+    vth = design.diode.v_threshold
+    if v_in - vth > vth:
+        coarse = calibration_candidates(quantized, v_in, design)[:refine]
+    else:  # the PWL model is silent: score a coarse grid on the Shockley model directly
+        coarse = calibration_candidates(
+            quantized, v_in, design, r_ref_grid=np.logspace(3, 7, 9), bias_grid=np.array([0.0, 0.1, 0.25])
+        )
+    cands = []
+    for r, b, _, _ in coarse:
+        G1, G2 = layer_conductances(W, design, b)
+        out, _ = shockley_outputs(G1, G2, V, r, design.diode)
+        cands.append((r, b, recognition(out), recognition_margin(out)))
+    cands.sort(key=lambda c: (-c[2], -c[3], c[0], c[1]))
+    if backend is None:
+        return cands[0]
     best: tuple[float, float, float, float] | None = None
     seen: set[tuple[float, float]] = set()
     for r, b, _, _ in cands:
@@ -664,6 +728,7 @@ def run_kim2024(
         model = passive_outputs(G1, G2, V, kc.r_ref, design.diode.v_threshold)
         gap = current_gap_rate(i_sim, i_calc, floor=1e-15)
         gap_model = current_gap_rate(i_sim, model, floor=1e-15)
+        exact, _ = shockley_outputs(G1, G2, V, kc.r_ref, design.diode)
         per[lab] = {
             "v_in": float(v),
             "spice_accuracy": acc,
@@ -673,6 +738,7 @@ def run_kim2024(
             "mean_current_gap": mean_gap(gap),
             "max_current_gap": float(np.nanmax(gap)) if np.isfinite(gap).any() else None,
             "mean_current_gap_passive": mean_gap(gap_model),
+            "shockley_model_rel_error": float(np.max(np.abs(i_sim - exact)) / max(np.max(np.abs(exact)), 1e-300)),
             "r_ref": kc.r_ref,
             "bias_scale": kc.bias_scale,
             "i_sim": i_sim.tolist(),
