@@ -29,6 +29,8 @@ from ..solution import Solution
 from ..spice.models import DEFAULT_GMIN
 
 _ORDERINGS = ("MMD_AT_PLUS_A", "MMD_ATA", "COLAMD", "NATURAL")
+#: Nonlinear batches are solved in chunks of about this many unknowns in total (K vectors at once).
+CHUNK_UNKNOWNS = 10_000
 
 
 class _Entry:
@@ -56,6 +58,8 @@ class NativeBackend:
         SuperLU fill-reducing ordering used for the linear transfer setup.
     cache_size:
         Number of circuits whose factorization/transfer data are kept (keyed by object identity).
+    chunk:
+        Vectors Newton solves together in one block-diagonal system (0: about 10,000 unknowns in all, at most 32).
     """
 
     name = "native"
@@ -71,6 +75,7 @@ class NativeBackend:
         gmin: float = DEFAULT_GMIN,
         ordering: str = "MMD_AT_PLUS_A",
         cache_size: int = 8,
+        chunk: int = 0,
     ) -> None:
         if mos not in MOS_MODES:
             raise InputError(f"unknown mos option {mos!r}; choose one of {', '.join(MOS_MODES)}")
@@ -88,6 +93,9 @@ class NativeBackend:
             gmin=check_real(gmin, "gmin", nonneg=True),
         )
         self.cache_size = int(cache_size)
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0:
+            raise InputError(f"chunk must be an integer >= 0 (0 = automatic), got {chunk!r}")
+        self.chunk = chunk
         self._cache: dict[int, _Entry] = {}
 
     @classmethod
@@ -172,24 +180,27 @@ class NativeBackend:
         src = np.zeros((B, topo.input_nodes.size))
         sense = {L: np.zeros((B, topo.sense_nodes[L].size)) for L in range(len(net.layers)) if L != topo.ammeter_layer}
         node_v = np.zeros((B, node_ids.size))
+        K = self.chunk if self.chunk else max(1, min(32, CHUNK_UNKNOWNS // max(1, solver.n_u)))
         warm = None
-        for b in range(B):
+        for b0 in range(0, B, K):
+            xf = xf_all[b0:b0 + K]
             try:
-                xu, state, _ = solver.solve(xf_all[b], warm)
+                xu, state = solver.solve_chunk(xf, warm)
             except _Failed as exc:
                 names = "+".join(mna.names)
                 raise ConvergenceError(
-                    f"native: no DC operating point for array {names!r} at input vector {b} "
+                    f"native: no DC operating point for array {names!r} at input vector {b0 + exc.index} "
                     f"(Newton, gmin stepping and source stepping failed: {exc})"
                 ) from None
-            warm = (xu, state)
-            full = solver.node_voltages(xf_all[b], xu)
+            warm = (xu[-1], tuple(a[-1] for a in state))
+            full = solver.node_voltages(xf, xu)
+            sl = slice(b0, b0 + xf.shape[0])
             if amm_nodes.size:
-                amm[b] = -solver.leaving_currents(full, amm_nodes)
-            src[b] = solver.leaving_currents(full, topo.input_nodes)
+                amm[sl] = -solver.leaving_currents(full, amm_nodes)
+            src[sl] = solver.leaving_currents(full, topo.input_nodes)
             for L, arr in sense.items():
-                arr[b] = full[topo.sense_nodes[L]]
-            node_v[b] = full[node_ids]
+                arr[sl] = full[:, topo.sense_nodes[L]]
+            node_v[sl] = full[:, node_ids]
         return amm, src, sense, node_v
 
     def __repr__(self) -> str:

@@ -9,7 +9,9 @@ within ``reltol * max(|predicted|, |present|) + abstol``. When plain Newton fail
 (a shunt conductance on every node, reduced decade by decade) and then source stepping (inputs and
 gates ramped from 0) are tried before a :class:`~xbarsim.errors.ConvergenceError`.
 
-Vectors of a batch are solved in order, each starting from the previous solution.
+Vectors of a batch are solved in chunks of K at once (one block-diagonal sparse system per
+iteration, so the per-call overhead is shared); each chunk starts from the previous chunk's last
+solution, and a chunk that does not converge together is solved vector by vector.
 """
 
 from __future__ import annotations
@@ -97,7 +99,9 @@ def series_reduce(mna: Mna) -> tuple[Mna, np.ndarray | None, np.ndarray | None]:
 
 
 class _Failed(Exception):
-    pass
+    """Newton did not converge; ``index`` is the row of the failing vector in its chunk."""
+
+    index: int = 0
 
 
 class NewtonSolver:
@@ -112,6 +116,7 @@ class NewtonSolver:
         self.mna = mna
         self.opts = opts
         self._vd_inner: np.ndarray | None = None
+        self._block_cache: tuple[int, np.ndarray, np.ndarray] | None = None
         n_u = mna.unknown.size
         self.n_u = n_u
         upos, fpos = mna.upos, mna.fpos
@@ -199,99 +204,133 @@ class NewtonSolver:
         self.i_row, self.i_idx, self.i_s = iru[keep], ii_.astype(np.int64)[keep], is_[keep]
 
     # ------------------------------------------------------------------ devices
+    # Every array below has one row per input vector of the block being solved, shape (K, ...).
     def _terminal_voltages(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         d, m = self.mna.diodes, self.mna.mosfets
-        vd = x[d.a] - x[d.k] if self.nd else np.zeros(0)
+        K = x.shape[0]
+        vd = x[:, d.a] - x[:, d.k] if self.nd else np.zeros((K, 0))
         if self.nm:
-            vgs = x[m.g] - x[m.s]
-            vds = x[m.d] - x[m.s]
+            vgs = x[:, m.g] - x[:, m.s]
+            vds = x[:, m.d] - x[:, m.s]
         else:
-            vgs = vds = np.zeros(0)
+            vgs = vds = np.zeros((K, 0))
         return vd, vgs, vds
+
+    def _series(self, V: np.ndarray, vd0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        d = self.mna.diodes
+        K = V.shape[0]
+        if vd0 is not None and vd0.size != V.size:
+            vd0 = None
+        cur, geq, vd = series_diode_eval(V.ravel(), np.tile(self.g_series, K), np.tile(d.is_, K),
+                                         np.tile(d.vte, K), self.opts.gmin, vd0)
+        return cur.reshape(V.shape), geq.reshape(V.shape), vd
 
     def _evaluate(self, vd, vgs, vds):
         """q (conductances), ieq (equivalent sources) and device currents at given voltages."""
         d, m = self.mna.diodes, self.mna.mosfets
         g = self.opts.gmin
+        K = vd.shape[0]
         if self.nd and self.g_series is not None:
-            cd, gd, self._vd_inner = series_diode_eval(vd, self.g_series, d.is_, d.vte, g, self._vd_inner)
+            cd, gd, self._vd_inner = self._series(vd, self._vd_inner)
         elif self.nd:
             cd, gd = diode_eval(vd, d.is_, d.vte, g)
         else:
-            cd = gd = np.zeros(0)
+            cd = gd = np.zeros((K, 0))
         if self.nm:
             ids, dg, dd = mos1_eval(vgs, vds, m.beta, m.vto, m.lam)
         else:
-            ids = dg = dd = np.zeros(0)
-        q = np.concatenate([gd, dg, dd])
-        ieq = np.concatenate([cd - gd * vd, ids - dg * vgs - dd * vds])
+            ids = dg = dd = np.zeros((K, 0))
+        q = np.concatenate([gd, dg, dd], axis=1)
+        ieq = np.concatenate([cd - gd * vd, ids - dg * vgs - dd * vds], axis=1)
         return q, ieq, cd, ids
 
     def _limit(self, vd, vgs, vds, state):
         """SPICE limiting relative to the previous iteration's (limited) device voltages."""
         d, m = self.mna.diodes, self.mna.mosfets
-        limited = False
+        limited = np.zeros(vd.shape[0], dtype=bool)
         if self.nd and self.g_series is None:
             vd, lim = pnjlim(vd, state[0], d.vte, d.vcrit)
-            limited = bool(lim.any())
+            limited |= lim.any(axis=1)
         if self.nm:
             vgs_o, vds_o = state[1], state[2]
             vgd = vgs - vds
             fwd = vds_o >= 0
-            vgs_f = fetlim(vgs, vgs_o, m.vto)
+            vto = np.broadcast_to(m.vto, vgs.shape)
+            vgs_f = fetlim(vgs, vgs_o, vto)
             vds_f = limvds(vgs_f - vgd, vds_o)
-            vgd_r = fetlim(vgd, vgs_o - vds_o, m.vto)
+            vgd_r = fetlim(vgd, vgs_o - vds_o, vto)
             vds_r = -limvds(-(vgs - vgd_r), -vds_o)
             vgs_r = vgd_r + vds_r
             new_vgs = np.where(fwd, vgs_f, vgs_r)
             new_vds = np.where(fwd, vds_f, vds_r)
             # Count as limited only changes above the node tolerance (the swap arithmetic rounds).
             tol = self.opts.reltol * (np.abs(vgs) + np.abs(vds)) + self.opts.vntol
-            limited = limited or bool(np.any(np.abs(new_vgs - vgs) + np.abs(new_vds - vds) > tol))
+            limited |= np.any(np.abs(new_vgs - vgs) + np.abs(new_vds - vds) > tol, axis=1)
             vgs, vds = new_vgs, new_vds
         return vd, vgs, vds, limited
 
     # ------------------------------------------------------------------ linear algebra
+    def _block(self, K: int) -> tuple[np.ndarray, np.ndarray]:
+        """CSC index arrays of K copies of the Jacobian pattern on the diagonal."""
+        if self._block_cache is None or self._block_cache[0] != K:
+            off_i = (np.arange(K) * self.n_u)[:, None]
+            off_p = (np.arange(K) * self.nnz)[:, None]
+            indices = (self.indices[None, :] + off_i).ravel().astype(np.int32)
+            indptr = np.concatenate([(self.indptr[:-1][None, :] + off_p).ravel(), [K * self.nnz]]).astype(np.int32)
+            self._block_cache = (K, indices, indptr)
+        return self._block_cache[1], self._block_cache[2]
+
     def _solve_linear(self, q, ieq, xf, shunt):
-        data = self.base.copy()
+        K, n_u, nnz = xf.shape[0], self.n_u, self.nnz
+        data = np.tile(self.base, K)
         if self.j_q.size:
-            data += np.bincount(self.slot_dev, weights=self.j_s * q[self.j_q], minlength=self.nnz)
+            slots = (self.slot_dev[None, :] + (np.arange(K) * nnz)[:, None]).ravel()
+            data += np.bincount(slots, weights=(self.j_s * q[:, self.j_q]).ravel(), minlength=K * nnz)
         if shunt:
-            data[self.slot_diag] += shunt
-        J = sp.csc_matrix((data, self.indices, self.indptr), shape=(self.n_u, self.n_u))
-        b = -(self.Yuf @ xf)
+            data[(self.slot_diag[None, :] + (np.arange(K) * nnz)[:, None]).ravel()] += shunt
+        indices, indptr = self._block(K)
+        J = sp.csc_matrix((data, indices, indptr), shape=(K * n_u, K * n_u))
+        b = -(self.Yuf @ xf.T).T
+        rows = (np.arange(K) * n_u)[:, None]
         if self.f_q.size:
-            b -= np.bincount(self.f_row, weights=self.f_s * q[self.f_q] * xf[self.f_col], minlength=self.n_u)
+            w = self.f_s * q[:, self.f_q] * xf[:, self.f_col]
+            b -= np.bincount((self.f_row[None, :] + rows).ravel(), weights=w.ravel(), minlength=K * n_u).reshape(K, n_u)
         if self.i_idx.size:
-            b += np.bincount(self.i_row, weights=self.i_s * ieq[self.i_idx], minlength=self.n_u)
+            w = self.i_s * ieq[:, self.i_idx]
+            b += np.bincount((self.i_row[None, :] + rows).ravel(), weights=w.ravel(), minlength=K * n_u).reshape(K, n_u)
         lu = splu(J, permc_spec="NATURAL", diag_pivot_thresh=0.1, options={"SymmetricMode": True})
         x = np.empty_like(b)
-        x[self.p] = lu.solve(b[self.p])
+        x[:, self.p] = lu.solve(np.ascontiguousarray(b[:, self.p]).ravel()).reshape(K, n_u)
         return x
 
     # ------------------------------------------------------------------ Newton
-    def initial_state(self):
+    def initial_state(self, K: int = 1):
         d, m = self.mna.diodes, self.mna.mosfets
         if self.nd and self.g_series is not None:
-            vd0 = np.zeros(self.nd)  # series elements start unbiased
+            vd0 = np.zeros((K, self.nd))  # series elements start unbiased
             self._vd_inner = None
         else:
-            vd0 = d.vcrit.copy() if self.nd else np.zeros(0)  # MODEINITJCT: diodes start at vcrit
-        vgs0 = m.vto.copy() if self.nm else np.zeros(0)  # MOS: vgs = VTO, vds = 0
-        vds0 = np.zeros(self.nm)
+            vd0 = np.tile(d.vcrit, (K, 1)) if self.nd else np.zeros((K, 0))  # MODEINITJCT: vcrit
+        vgs0 = np.tile(m.vto, (K, 1)) if self.nm else np.zeros((K, 0))  # MOS: vgs = VTO, vds = 0
+        vds0 = np.zeros((K, self.nm))
         return (vd0, vgs0, vds0)
 
     def _newton(self, xu, state, xf, shunt, first_from_state):
-        """One Newton run; returns (xu, state, iterations) or raises _Failed."""
+        """Newton on a block of K vectors at once; returns (xu, state, iterations) or raises _Failed."""
         o = self.opts
         mna = self.mna
-        x = np.zeros(mna.n_nodes)
-        x[mna.fixed] = xf
+        K = xf.shape[0]
+        x = np.zeros((K, mna.n_nodes))
+        x[:, mna.fixed] = xf
+        done = np.zeros(K, dtype=bool)
+        out_x = np.empty_like(xu)
+        out_state = tuple(np.empty_like(a) for a in state)
+        nd, nm = self.nd, self.nm
         for it in range(1, o.max_iter + 1):
-            x[mna.unknown] = xu
+            x[:, mna.unknown] = xu
             if first_from_state and it == 1:
                 vd, vgs, vds = state
-                limited = False
+                limited = np.zeros(K, dtype=bool)
             else:
                 vd, vgs, vds = self._terminal_voltages(x)
                 vd, vgs, vds, limited = self._limit(vd, vgs, vds, state)
@@ -300,38 +339,53 @@ class NewtonSolver:
             xn = self._solve_linear(q, ieq, xf, shunt)
             if not np.all(np.isfinite(xn)):
                 raise _Failed("non-finite solution")
-            ok = it > 1 and not limited
-            if ok:
-                ok = bool(np.all(np.abs(xn - xu) <= o.reltol * np.maximum(np.abs(xn), np.abs(xu)) + o.vntol))
-            if ok:
-                x[mna.unknown] = xn
+            ok = ~limited if it > 1 else np.zeros(K, dtype=bool)
+            ok &= np.all(np.abs(xn - xu) <= o.reltol * np.maximum(np.abs(xn), np.abs(xu)) + o.vntol, axis=1)
+            if ok.any():
+                x[:, mna.unknown] = xn
                 vdn, vgsn, vdsn = self._terminal_voltages(x)
-                if self.nd:
-                    hat = cd + q[: self.nd] * (vdn - vd)
-                    ok = bool(np.all(np.abs(hat - cd) <= o.reltol * np.maximum(np.abs(hat), np.abs(cd)) + o.abstol))
-                if ok and self.nm:
-                    nd, nm = self.nd, self.nm
-                    hat = ids + q[nd:nd + nm] * (vgsn - vgs) + q[nd + nm:] * (vdsn - vds)
-                    ok = bool(np.all(np.abs(hat - ids) <= o.reltol * np.maximum(np.abs(hat), np.abs(ids)) + o.abstol))
+                if nd:
+                    hat = cd + q[:, :nd] * (vdn - vd)
+                    ok &= np.all(np.abs(hat - cd) <= o.reltol * np.maximum(np.abs(hat), np.abs(cd)) + o.abstol, axis=1)
+                if nm:
+                    hat = ids + q[:, nd:nd + nm] * (vgsn - vgs) + q[:, nd + nm:] * (vdsn - vds)
+                    ok &= np.all(np.abs(hat - ids) <= o.reltol * np.maximum(np.abs(hat), np.abs(ids)) + o.abstol,
+                                 axis=1)
+            new = ok & ~done
+            if new.any():
+                out_x[new] = xn[new]
+                for dst, src in zip(out_state, state):
+                    dst[new] = src[new]
+                done |= new
             xu = xn
-            if ok:
-                return xu, state, it
+            if done.all():
+                return out_x, out_state, it
         raise _Failed(f"no convergence in {o.max_iter} iterations")
 
     def solve(self, xf: np.ndarray, warm=None) -> tuple[np.ndarray, tuple, int]:
-        """Node voltages of the unknowns for fixed-node voltages ``xf``; warm = (xu, state)."""
+        """Unknown-node voltages for one vector of fixed-node voltages ``xf`` (n_fixed,).
+
+        ``warm = (xu, state)`` from a previous solution. Plain Newton first, then gmin stepping,
+        then source stepping.
+        """
+        xf = xf[None, :]
         if warm is None:
-            xu0, st0, from_state = np.zeros(self.n_u), self.initial_state(), True
+            xu0, st0, from_state = np.zeros((1, self.n_u)), self.initial_state(1), True
         else:
-            xu0, st0 = warm
+            xu0, st0 = warm[0][None, :], tuple(a[None, :] for a in warm[1])
             from_state = False
+        result = self._solve_block(xf, xu0, st0, from_state)
+        xu, st, it = result
+        return xu[0], tuple(a[0] for a in st), it
+
+    def _solve_block(self, xf, xu0, st0, from_state):
         try:
             return self._newton(xu0, st0, xf, 0.0, from_state)
         except _Failed as exc:
             log.info("native: plain Newton failed (%s); gmin stepping", exc)
         total = 0
         try:  # gmin stepping: a shunt on every node, reduced a decade at a time
-            xu, st = np.zeros(self.n_u), self.initial_state()
+            xu, st = np.zeros_like(xu0), self.initial_state(xf.shape[0])
             first = True
             for shunt in [10.0 ** -k for k in range(2, 13)] + [0.0]:
                 xu, st, it = self._newton(xu, st, xf, shunt, first)
@@ -341,7 +395,7 @@ class NewtonSolver:
         except _Failed as exc:
             log.info("native: gmin stepping failed (%s); source stepping", exc)
         # source stepping: ramp every fixed voltage from 0
-        xu, st = np.zeros(self.n_u), self.initial_state()
+        xu, st = np.zeros_like(xu0), self.initial_state(xf.shape[0])
         alpha, step, first = 0.0, 0.1, True
         while alpha < 1.0:
             target = min(1.0, alpha + step)
@@ -358,41 +412,79 @@ class NewtonSolver:
             step = min(step * 2.0, 0.5)
         return xu, st, total
 
+    def solve_chunk(self, xf: np.ndarray, warm=None) -> tuple[np.ndarray, tuple]:
+        """Unknown-node voltages of K vectors ``xf`` (K, n_fixed) solved together.
+
+        The K systems share one block-diagonal factorization per iteration (one SuperLU call and
+        vectorized device evaluation for all of them), all starting from ``warm`` (a single
+        solution). If the block does not converge, each vector is solved alone, with gmin and
+        source stepping; a failure raises :class:`_Failed` with ``index`` set to its row.
+        """
+        K = xf.shape[0]
+        if warm is None:
+            xu0, st0, from_state = np.zeros((K, self.n_u)), self.initial_state(K), True
+        else:
+            xu0 = np.repeat(warm[0][None, :], K, axis=0)
+            st0 = tuple(np.repeat(a[None, :], K, axis=0) for a in warm[1])
+            from_state = False
+        if K > 1:
+            try:
+                xu, st, _ = self._newton(xu0, st0, xf, 0.0, from_state)
+                return xu, st
+            except _Failed as exc:
+                log.info("native: block of %d vectors did not converge together (%s); one by one", K, exc)
+        xu = np.empty((K, self.n_u))
+        st_rows = []
+        prev = warm
+        for k in range(K):
+            self._vd_inner = None
+            try:
+                xk, sk, _ = self.solve(xf[k], prev)
+            except _Failed as exc:
+                exc.index = k
+                raise
+            xu[k] = xk
+            st_rows.append(sk)
+            prev = (xk, sk)
+        self._vd_inner = None
+        st = tuple(np.stack([r[i] for r in st_rows]) for i in range(3))
+        return xu, st
+
     # ------------------------------------------------------------------ outputs
     def leaving_currents(self, x: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-        """Current flowing from each of ``nodes`` into the circuit, devices evaluated exactly at x."""
-        out = self.mna.Y[nodes] @ x
-        d, m = self.mna.diodes, self.mna.mosfets
-        pos = {int(n): i for i, n in enumerate(nodes)}
-        if not pos:
+        """(K, len(nodes)) current from each node into the circuit, devices evaluated exactly at x (K, n)."""
+        out = np.asarray((self.mna.Y[nodes] @ x.T).T)
+        if nodes.size == 0:
             return out
+        d, m = self.mna.diodes, self.mna.mosfets
         node_arr = np.full(self.mna.n_nodes, -1, dtype=np.int64)
         node_arr[nodes] = np.arange(nodes.size)
         vd, vgs, vds = self._terminal_voltages(x)
         if self.nd:
             if self.g_series is not None:
-                cd, _, _ = series_diode_eval(vd, self.g_series, d.is_, d.vte, self.opts.gmin, self._vd_inner)
+                cd, _, _ = self._series(vd, self._vd_inner)
             else:
                 cd, _ = diode_eval(vd, d.is_, d.vte, self.opts.gmin)
             for term, sgn in ((d.a, 1.0), (d.k, -1.0)):
                 hit = node_arr[term]
                 mask = hit >= 0
-                np.add.at(out, hit[mask], sgn * cd[mask])
+                np.add.at(out, (slice(None), hit[mask]), sgn * cd[:, mask])
         if self.nm:
             ids, _, _ = mos1_eval(vgs, vds, m.beta, m.vto, m.lam)
             for term, sgn in ((m.d, 1.0), (m.s, -1.0)):
                 hit = node_arr[term]
                 mask = hit >= 0
-                np.add.at(out, hit[mask], sgn * ids[mask])
+                np.add.at(out, (slice(None), hit[mask]), sgn * ids[:, mask])
         return out
 
     def node_voltages(self, xf: np.ndarray, xu: np.ndarray) -> np.ndarray:
-        """Voltages of every node of the full circuit (middle nodes of folded diode cells rebuilt)."""
-        x = np.zeros(self.mna.n_nodes)
-        x[self.mna.fixed] = xf
-        x[self.mna.unknown] = xu
+        """(K, n_nodes) voltages of every node (middle nodes of folded diode cells rebuilt)."""
+        xf, xu = np.atleast_2d(xf), np.atleast_2d(xu)
+        x = np.zeros((xf.shape[0], self.mna.n_nodes))
+        x[:, self.mna.fixed] = xf
+        x[:, self.mna.unknown] = xu
         if self.g_series is not None:
             d = self.mna.diodes
-            _, _, vd = series_diode_eval(x[d.a] - x[d.k], self.g_series, d.is_, d.vte, self.opts.gmin, self._vd_inner)
-            x[self.mid_nodes] = x[d.a] - vd
+            _, _, vd = self._series(x[:, d.a] - x[:, d.k], self._vd_inner)
+            x[:, self.mid_nodes] = x[:, d.a] - vd.reshape(xf.shape[0], -1)
         return x
