@@ -41,7 +41,7 @@ log = logging.getLogger("romero_zaliz_grid")
 
 #: The paper's claims, printed next to ours.
 PAPER_P = {"mnist": 1.02e-5, "fashion-mnist": 0.147}
-FIELDS = ["dataset", "arch", "label", "layers", "conv", "filters", "pool", "hidden", "n_synapses", "epochs", "seed",
+FIELDS = ["dataset", "method", "arch", "label", "layers", "conv", "filters", "pool", "hidden", "n_synapses", "epochs", "seed",
           "n_train", "n_test", "levels", "accuracy_float", "accuracy_quantized", "accuracy_circuit", "train_seconds"]
 
 
@@ -74,6 +74,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--levels", type=_ints, default=list(range(2, 9)))
+    ap.add_argument("--method", default="quantile", choices=("quantile", "weight-range"),
+                    help="quantization method (default quantile, the paper's)")
     ap.add_argument("--mlp-layers", type=_ints, default=[1, 2, 3, 4])
     ap.add_argument("--mlp-hidden", type=_ints, default=[8, 16, 32, 64, 128])
     ap.add_argument("--cnn-conv", type=_ints, default=[1, 2, 3])
@@ -122,10 +124,10 @@ def main(argv: list[str] | None = None) -> int:
                 record = res.record()
                 ops = km.extract(res.model)
             acc_float = float((km.forward(ops, xt, logits=True).argmax(1) == yt).mean())
-            accs = sweep_levels(ops, xt, yt, args.levels)
+            accs = sweep_levels(ops, xt, yt, args.levels, method=args.method)
             for k, acc in accs.items():
                 row = {
-                    "dataset": ds, "arch": spec.arch, "label": spec.label, "layers": spec.layers if spec.arch == "mlp" else 1,
+                    "dataset": ds, "method": args.method, "arch": spec.arch, "label": spec.label, "layers": spec.layers if spec.arch == "mlp" else 1,
                     "conv": spec.conv if spec.arch == "cnn" else 0, "filters": spec.filters if spec.arch == "cnn" else 0,
                     "pool": spec.pool if spec.arch == "cnn" else 0, "hidden": spec.hidden, "n_synapses": km.n_synapses(ops),
                     "epochs": args.epochs, "seed": args.seed, "n_train": int(x.shape[0]), "n_test": int(xt.shape[0]),
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 if args.circuit:
                     n = min(args.circuit_limit, xt.shape[0])
-                    cfg = InferenceConfig(levels=k, cell="1t1r", r_wire=args.r_wire, backend="native",
+                    cfg = InferenceConfig(method=args.method, levels=k, cell="1t1r", r_wire=args.r_wire, backend="native",
                                           backend_options={"mos": "linear"})
                     row["accuracy_circuit"] = evaluate(ops, xt[:n], yt[:n], cfg)["accuracy_circuit"]
                 rows.append(row)
