@@ -21,6 +21,7 @@ their parent is gone and exit; the next ``sweep run`` starts where this one stop
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -29,7 +30,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,24 @@ def _watch_parent(parent_pid: int) -> None:
             time.sleep(0.5)
 
     threading.Thread(target=watch, daemon=True, name="xbarsim-parent-watch").start()
+
+
+#: One BLAS/OpenMP thread per worker process, as Dask's nanny does: one worker per core without
+#: oversubscription, and the same floating-point summation order (hence bit-identical results) on
+#: the local pool and on Dask. Variables the user has set are left alone.
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def _worker_env() -> Iterator[None]:
+    """Set :data:`WORKER_ENV` in os.environ while pool workers are spawned (they copy it)."""
+    added = [k for k in WORKER_ENV if k not in os.environ]
+    os.environ.update({k: WORKER_ENV[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def _progress(total: int, desc: str, enabled: bool | None) -> Any:
@@ -184,13 +203,28 @@ def _run_pool(
     max_attempts: int,
 ) -> None:
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
 
     queue = deque(todo)
     suspects: deque[tuple[str, dict[str, Any]]] = deque()
     deaths: dict[str, int] = {}
     ctx = multiprocessing.get_context("spawn")
+
+    with _worker_env():
+        _pool_loop(spec, queue, suspects, deaths, record, workers, max_attempts, ctx)
+
+
+def _pool_loop(
+    spec: SweepSpec,
+    queue: deque[tuple[str, dict[str, Any]]],
+    suspects: deque[tuple[str, dict[str, Any]]],
+    deaths: dict[str, int],
+    record: Callable[[str, dict[str, Any], dict[str, Any], int], None],
+    workers: int,
+    max_attempts: int,
+    ctx: Any,
+) -> None:
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     while queue or suspects:
         pool = ProcessPoolExecutor(
