@@ -77,6 +77,8 @@ BAD = [
     ('experiment = "crossbar_mc"\n[fixed]\nread_noise = true\n', "must be float, got bool"),
     ('experiment = "crossbar_mc"\n[plot]\nz = "rows"\n', "unknown key 'z' in [plot]"),
     ('experiment = "crossbar_mc\n', "invalid TOML"),
+    ('experiment = "crossbar_mc"\n[grid]\npreset = ["hfo2-1t1r-8", "hfo2-1t1r-9"]\n', "unknown level distribution 'hfo2-1t1r-9'"),
+    ('experiment = "crossbar_mc"\n[fixed]\nbackend = "spice3"\n', "unknown backend 'spice3'"),
 ]
 
 

@@ -32,6 +32,7 @@ class Param:
     doc: str = ""
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
+    check: Callable[[Any], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,23 @@ def rng_for(seed: int, trial: int, stream: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(trial), zlib.crc32(stream.encode())]))
 
 
+def _check_preset(name: str) -> None:
+    """A preset name or a readable level CSV ('' = the experiment's default); raises InputError."""
+    if name:
+        from ..variability import preset_distribution
+
+        preset_distribution(name)
+
+
+def _check_backend(name: str) -> None:
+    from ..backends import REGISTRY
+
+    if name not in REGISTRY:
+        raise InputError(f"unknown backend {name!r}; choose one of {', '.join(REGISTRY)}")
+
+
 _VARIABILITY = {
-    "preset": Param(str, "hfo2-1t1r-8", "level distribution: preset name or CSV path"),
+    "preset": Param(str, "hfo2-1t1r-8", "level distribution: preset name or CSV path", check=_check_preset),
     "read_noise": Param(float, 0.0, "relative sigma of cycle-to-cycle read noise", minimum=0.0),
     "stuck_hrs_rate": Param(float, 0.0, "fraction of cells stuck at HRS", minimum=0.0),
     "stuck_lrs_rate": Param(float, 0.0, "fraction of cells stuck at LRS", minimum=0.0),
@@ -132,7 +148,7 @@ register(
             "batch": Param(int, 16, "random input vectors per trial", minimum=1),
             "v_in": Param(float, 0.2, "largest input voltage (inputs uniform in 0..v_in)", minimum=0.0),
             "r_wire": Param(float, 0.0, "wire segment resistance, ohm", minimum=0.0),
-            "backend": Param(str, "ideal", "circuit backend (ideal, native, ngspice, pyspice)"),
+            "backend": Param(str, "ideal", "circuit backend (ideal, native, ngspice, pyspice)", check=_check_backend),
             **_VARIABILITY,
         },
         metrics=("rel_error", "mean_rel_error", "level_error_rate", "g_rel_spread"),
@@ -191,7 +207,9 @@ def crossbar_mc(
 # ---------------------------------------------------------------------------------------------
 _VARIABILITY_MAPPED = {
     **_VARIABILITY,
-    "preset": Param(str, "", "level distribution: preset name or CSV path ('' = hfo2-1t1r-<levels>)"),
+    "preset": Param(
+        str, "", "level distribution: preset name or CSV path ('' = hfo2-1t1r-<levels>)", check=_check_preset
+    ),
     "mode": Param(
         str, "relative", "cells keep their target with the nearest level's relative spread, or snap to it",
         choices=("relative", "snap"),
@@ -218,7 +236,7 @@ register(
             "tile": Param(int, 128, "largest crossbar side", minimum=2),
             "cell": Param(str, "1t1r", "cell kind", choices=("1t1r", "resistor")),
             "r_wire": Param(float, 0.0, "wire segment resistance, ohm", minimum=0.0),
-            "backend": Param(str, "native", "circuit backend"),
+            "backend": Param(str, "native", "circuit backend", check=_check_backend),
             "mos": Param(str, "linear", "native backend 1T1R transistor model", choices=("linear", "level1")),
             **_VARIABILITY_MAPPED,
         },
@@ -239,7 +257,7 @@ register(
             "alpha": Param(float, 1.0, "recognition goal of the level search", minimum=0.0),
             "max_q": Param(int, 40, "largest number of quantization levels tried", minimum=2),
             "v_in": Param(float, 5.0, "input voltage of a lit pixel", minimum=0.0),
-            "backend": Param(str, "native", "circuit backend (native or ngspice)"),
+            "backend": Param(str, "native", "circuit backend (native or ngspice)", check=_check_backend),
             "mapping": Param(str, "differential", "weight mapping", choices=("differential", "single")),
             "g_range": Param(
                 str, "preset", "conductance range: the distribution's level medians, or the paper design's",
@@ -247,7 +265,7 @@ register(
             ),
             "r_wire": Param(float, 0.0, "wire segment resistance, ohm", minimum=0.0),
             **_VARIABILITY_MAPPED,
-            "preset": Param(str, "hfo2-1t1r-8", "level distribution: preset name or CSV path"),
+            "preset": Param(str, "hfo2-1t1r-8", "level distribution: preset name or CSV path", check=_check_preset),
         },
         metrics=(
             "recognition", "recognition_ideal", "recognition_nominal", "margin", "current_deviation",

@@ -181,6 +181,11 @@ def _check_value(exp: Experiment, key: str, value: Any, where: str, section: str
         )
     if p.minimum is not None and value < p.minimum:
         raise InputError(f"{where}: parameter '{key}' must be >= {p.minimum}, got {value!r}")
+    if p.check is not None:
+        try:
+            p.check(value)
+        except InputError as exc:
+            raise InputError(f"{where}: parameter '{key}': {exc}") from None
     return value
 
 
