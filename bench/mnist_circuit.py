@@ -9,7 +9,7 @@ Usage (from the repository root)::
 
     PYTHONPATH=. .venv/bin/python bench/mnist_circuit.py --data-dir /work/shared/data
 
-The model is trained once on the full MNIST training set (``--epochs``, default 3) and cached in
+The model is trained once on the full MNIST training set (``--epochs``, default 10) and cached in
 ``--out-dir`` (default ``bench/out``, not committed); delete it to retrain.
 """
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=os.environ.get("XBARSIM_DATA", "/work/shared/data"))
     ap.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "out"))
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--levels", type=int, default=8)
     ap.add_argument("--method", default="quantile", choices=("quantile", "weight-range"))

@@ -87,6 +87,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--circuit", action="store_true", help="also run every level through 1T1R tiles (native backend)")
     ap.add_argument("--circuit-limit", type=int, default=1000, help="test images for --circuit (default 1000)")
     ap.add_argument("--r-wire", type=float, default=1.0, help="wire segment ohms for --circuit (default 1)")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="skip networks whose trained model is not in <out>/models yet (report what exists)")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (2 MLPs + 2 CNNs, 1 epoch, levels 2,4,8)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
@@ -114,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         for spec in specs:
             tag = f"{ds}_{spec.label}_e{args.epochs}_s{args.seed}_n{x.shape[0]}"
             path = out / "models" / f"{tag}.keras"
+            if args.cached_only and not path.is_file():
+                continue
             if path.is_file():
                 record = km.load_record(path) or {}
                 ops = km.extract(km.load_model(path))

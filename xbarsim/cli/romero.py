@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--backend", choices=tuple(REGISTRY), default="native", help="circuit backend (default native)")
     i.add_argument("--mos", choices=("linear", "level1"), default="linear",
                    help="native backend's 1T1R transistor: linear channel conductance (fast) or the level-1 law")
+    i.add_argument("--timeout", type=float, default=600.0, metavar="S", help="ngspice time limit per run (default 600)")
     i.add_argument("--calibrate", choices=("none", "uniform", "data"), default="none",
                    help="per-column digital gain trim: none (default), uniform (one all-v_read read per tile) "
                    "or data (least squares on --cal-images training images)")
@@ -92,7 +93,9 @@ def run_infer(args: argparse.Namespace) -> int:
         raise InputError(f"--levels must be >= 2, got {args.levels}")
     if args.json and not Path(args.json).parent.is_dir():
         raise InputError(f"directory of --json does not exist: {Path(args.json).parent}")
-    opts = {"mos": args.mos} if args.backend == "native" else {}
+    opts: dict = {"mos": args.mos} if args.backend == "native" else {}
+    if args.backend == "ngspice":
+        opts["timeout"] = args.timeout
     config = InferenceConfig(
         method=args.method, levels=args.levels, bias=args.bias, table=args.table, scheme=args.scheme, tile=args.tile,
         cell=args.cell, r_wire=args.r_wire, backend=args.backend, backend_options=opts, batch=args.batch,
