@@ -249,3 +249,18 @@ def test_keep_dir_keeps_the_run(tmp_path) -> None:
     NgspiceBackend(keep_dir=tmp_path).solve(Crossbar(np.full((1, 1), 1e-4)), [1.0])
     (run,) = list(tmp_path.iterdir())
     assert {p.name for p in run.iterdir()} >= {"deck.cir", "out.raw", "stdout.txt", "stderr.txt"}
+
+
+def test_large_batches_are_split_into_runs_and_joined() -> None:
+    rng = _rng()
+    G = rng.uniform(1e-5, 1e-4, (3, 2))
+    net = Network((Crossbar(G, r_ref=100.0, r_wire=1.0), Crossbar(rng.uniform(1e-5, 1e-4, (2, 2)))))
+    V = rng.uniform(0, 1, (7, 3))
+    whole = NgspiceBackend().solve(net, V, nodes=("r0_1_1",))
+    split = NgspiceBackend(max_batch=3).solve(net, V, nodes=("r0_1_1",))  # runs of 3, 3 and 1 vectors
+    for a, b in [(split.currents, whole.currents), (split.power, whole.power),
+                 (split.layer_voltages[0], whole.layer_voltages[0]),
+                 (split.node_voltages["r0_1_1"], whole.node_voltages["r0_1_1"])]:
+        assert a.shape == b.shape and relative_error(a, b) < 1e-12
+    with pytest.raises(InputError, match="max_batch"):
+        NgspiceBackend(max_batch=0)

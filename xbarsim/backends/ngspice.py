@@ -17,6 +17,7 @@ ngspice's default ``reltol = 1e-3`` nonlinear cells converge to a few 1e-5 relat
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -86,6 +87,31 @@ def solution_from_raw(
     )
 
 
+def concat_solutions(parts: list[Solution], seconds: float) -> Solution:
+    """One Solution from the solutions of consecutive chunks of a batch."""
+    if len(parts) == 1:
+        return dataclasses.replace(parts[0], seconds=seconds)
+    first = parts[0]
+    n_layers = len(first.layer_currents)
+    return Solution(
+        currents=np.concatenate([p.currents for p in parts]),
+        voltages=np.concatenate([p.voltages for p in parts]),
+        layer_currents=tuple(np.concatenate([p.layer_currents[k] for p in parts]) for k in range(n_layers)),
+        layer_voltages=tuple(np.concatenate([p.layer_voltages[k] for p in parts]) for k in range(n_layers)),
+        power=np.concatenate([p.power for p in parts]),
+        backend=first.backend,
+        seconds=seconds,
+        node_voltages={k: np.concatenate([p.node_voltages[k] for p in parts]) for k in first.node_voltages},
+        sensed_by_voltage=first.sensed_by_voltage,
+    )
+
+
+def check_max_batch(max_batch: object) -> int:
+    if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+        raise InputError(f"max_batch must be an integer >= 1, got {max_batch!r}")
+    return max_batch
+
+
 class NgspiceBackend:
     """Solve through the ngspice executable; a batch of B vectors is one DC sweep in one process.
 
@@ -99,6 +125,9 @@ class NgspiceBackend:
         Whitelisted ngspice ``.options`` with numeric values, e.g. ``{"reltol": 1e-6}``.
     keep_dir:
         When given, each run's deck, raw file and console output are kept in a new folder under it.
+    max_batch:
+        Vectors per ngspice run; larger batches are split into runs of this size (bounds the deck
+        size: every vector adds one pwl point per input).
     """
 
     name = "ngspice"
@@ -109,6 +138,7 @@ class NgspiceBackend:
         timeout: float = 600.0,
         options: Mapping[str, object] | None = None,
         keep_dir: str | os.PathLike[str] | None = None,
+        max_batch: int = 1000,
     ) -> None:
         if not isinstance(executable, str) or not executable:
             raise InputError("executable must be a program name or path")
@@ -118,6 +148,7 @@ class NgspiceBackend:
         self.timeout = float(timeout)
         self.options = check_options(options)
         self.keep_dir = keep_dir
+        self.max_batch = check_max_batch(max_batch)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -127,7 +158,14 @@ class NgspiceBackend:
 
     def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
         t0 = time.perf_counter()
-        net, x, deck = prepare(circuit, V, tuple(nodes), self.options, "xbarsim ngspice backend")
+        x = check_voltages(V, as_network(circuit).n_inputs)
+        parts = [self._solve_chunk(circuit, x[k : k + self.max_batch], tuple(nodes))
+                 for k in range(0, x.shape[0], self.max_batch)]
+        return concat_solutions(parts, time.perf_counter() - t0)
+
+    def _solve_chunk(self, circuit: Circuit, V: np.ndarray, nodes: tuple[str, ...]) -> Solution:
+        t0 = time.perf_counter()
+        net, x, deck = prepare(circuit, V, nodes, self.options, "xbarsim ngspice backend")
         out = run_deck(deck.text, executable=self.executable, timeout=self.timeout, keep_dir=self.keep_dir)
         raw = parse_raw(out.raw)
         log.debug("ngspice: %d vector(s) in %.3f s", x.shape[0], out.seconds)

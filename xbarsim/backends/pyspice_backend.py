@@ -34,13 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from ..circuit import Circuit
+from .._validate import check_voltages
+from ..circuit import Circuit, as_network
 from ..errors import BackendUnavailable, NgspiceNotFound, SimulationError
 from ..netlist import check_options
 from ..solution import Solution
 from ..spice.log import failure_error
 from ..spice.rawfile import parse_raw
-from .ngspice import prepare, solution_from_raw
+from .ngspice import check_max_batch, concat_solutions, prepare, solution_from_raw
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +117,15 @@ class PySpiceBackend:
     ----------
     options:
         Whitelisted ngspice ``.options`` with numeric values, e.g. ``{"reltol": 1e-6}``.
+    max_batch:
+        Vectors per libngspice run; larger batches are split.
     """
 
     name = "pyspice"
 
-    def __init__(self, options: Mapping[str, object] | None = None) -> None:
+    def __init__(self, options: Mapping[str, object] | None = None, max_batch: int = 1000) -> None:
         self.options = check_options(options)
+        self.max_batch = check_max_batch(max_batch)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -133,7 +137,14 @@ class PySpiceBackend:
 
     def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
         t0 = time.perf_counter()
-        net, x, deck = prepare(circuit, V, tuple(nodes), self.options, "xbarsim pyspice backend")
+        x = check_voltages(V, as_network(circuit).n_inputs)
+        parts = [self._solve_chunk(circuit, x[k : k + self.max_batch], tuple(nodes))
+                 for k in range(0, x.shape[0], self.max_batch)]
+        return concat_solutions(parts, time.perf_counter() - t0)
+
+    def _solve_chunk(self, circuit: Circuit, V: np.ndarray, nodes: tuple[str, ...]) -> Solution:
+        t0 = time.perf_counter()
+        net, x, deck = prepare(circuit, V, nodes, self.options, "xbarsim pyspice backend")
         if importlib.util.find_spec("PySpice") is None:
             raise BackendUnavailable("PySpice is not installed (pip install PySpice)")
         from PySpice.Spice.NgSpice.Shared import NgSpiceCircuitError, NgSpiceCommandError
