@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import requires_tf
+
 from xbarsim.datasets.idx import load_binary
 from xbarsim.errors import InputError
 from xbarsim.nn import keras_models as km

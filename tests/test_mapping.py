@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import requires_ngspice
+
 from xbarsim.circuit import CellModel, Crossbar
 from xbarsim.devices import preset
 from xbarsim.errors import InputError
