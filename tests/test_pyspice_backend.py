@@ -7,10 +7,11 @@ import pytest
 
 from xbarsim.backends import available_backends, get_backend
 from xbarsim.backends.ngspice import NgspiceBackend
-from xbarsim.backends.pyspice_backend import ENV_VAR, PySpiceBackend, find_libngspice
+from xbarsim.backends.pyspice_backend import ENV_VAR, PySpiceBackend, find_libngspice, run_deck_shared
 from xbarsim.circuit import CellModel, Crossbar, Network
-from xbarsim.errors import InputError
+from xbarsim.errors import ConvergenceError, InputError, SimulationError
 from xbarsim.solution import relative_error
+from xbarsim.spice.rawfile import parse_raw
 
 pytestmark = [pytest.mark.requires_pyspice, pytest.mark.requires_ngspice]
 
@@ -64,3 +65,15 @@ def test_library_lookup_honours_the_environment(monkeypatch, tmp_path) -> None:
     assert "libngspice" in (PySpiceBackend.unavailable_reason() or "")
     monkeypatch.setenv(ENV_VAR, str(tmp_path))  # an existing path is taken as given
     assert find_libngspice() == str(tmp_path)
+
+
+def test_failures_in_the_shared_library_are_typed_and_leave_it_usable() -> None:
+    with pytest.raises(ConvergenceError, match="no convergence"):
+        run_deck_shared("no solution\nB1 a 0 I=1+V(a)*V(a)\nR1 a 0 1e9\n.op\n.end\n")
+    with pytest.raises(SimulationError):
+        run_deck_shared("bad\nV1 a 0 1\nX1 a b nosuchsubckt\n.op\n.end\n")
+    # gmin-stepping notes on stderr (PySpice would raise on them) are not a failure.
+    data, console = run_deck_shared("gmin notes\nB1 a 0 I=sqrt(abs(V(a)))+1\nR1 a 0 1e9\n.op\n.end\n")
+    assert "gmin" in console.lower() and parse_raw(data).n_points == 1
+    sol = PySpiceBackend().solve(Crossbar(np.array([[1e-3]])), [2.0])
+    assert sol.currents[0, 0] == pytest.approx(2e-3, rel=1e-12)

@@ -110,6 +110,49 @@ def _console(shared: Any) -> str:
     return f"{shared.stdout}\n{shared.stderr}"
 
 
+def run_deck_shared(deck: str) -> tuple[bytes, str]:
+    """Run ``deck`` in libngspice and return the raw-file bytes of its analysis and the console text.
+
+    The in-process twin of :func:`xbarsim.spice.runner.run_deck`: success is decided from the
+    data, and failures raise :class:`ConvergenceError` / :class:`SimulationError` quoting ngspice.
+    """
+    if importlib.util.find_spec("PySpice") is None:
+        raise BackendUnavailable("PySpice is not installed (pip install PySpice)")
+    from PySpice.Spice.NgSpice.Shared import NgSpiceCircuitError, NgSpiceCommandError
+
+    with _LOCK, tempfile.TemporaryDirectory(prefix="xbarsim-pyspice-") as tmp:
+        shared = _shared()
+        raw_path = Path(tmp) / "out.raw"
+        try:
+            try:
+                shared.load_circuit(deck)
+            except NgSpiceCircuitError:
+                raise failure_error(_console(shared), "libngspice rejected the deck") from None
+            try:
+                shared.run()
+            except NgSpiceCommandError:
+                pass  # PySpice treats ngspice's stderr notes as errors; the data decide below
+            console = _console(shared)
+            if not shared.last_plot.startswith(("dc", "op")):
+                raise failure_error(console, "libngspice ran no analysis")
+            try:
+                shared.exec_command(f"write {raw_path}")
+            except NgSpiceCommandError:
+                pass
+            if not raw_path.exists():
+                raise failure_error(console + "\n" + _console(shared), "libngspice wrote no result")
+            data = raw_path.read_bytes()
+            if parse_raw(data).n_points == 0:
+                raise failure_error(console, "libngspice found no operating point")
+            return data, console
+        finally:
+            for command in ("destroy all", "remcirc"):
+                try:
+                    shared.exec_command(command)
+                except (NgSpiceCommandError, SimulationError):
+                    pass
+
+
 class PySpiceBackend:
     """Solve in-process with libngspice through PySpice; same deck and results as ``ngspice``.
 
@@ -145,37 +188,6 @@ class PySpiceBackend:
     def _solve_chunk(self, circuit: Circuit, V: np.ndarray, nodes: tuple[str, ...]) -> Solution:
         t0 = time.perf_counter()
         net, x, deck = prepare(circuit, V, nodes, self.options, "xbarsim pyspice backend")
-        if importlib.util.find_spec("PySpice") is None:
-            raise BackendUnavailable("PySpice is not installed (pip install PySpice)")
-        from PySpice.Spice.NgSpice.Shared import NgSpiceCircuitError, NgSpiceCommandError
-
-        with _LOCK, tempfile.TemporaryDirectory(prefix="xbarsim-pyspice-") as tmp:
-            shared = _shared()
-            raw_path = Path(tmp) / "out.raw"
-            try:
-                try:
-                    shared.load_circuit(deck.text)
-                except NgSpiceCircuitError:
-                    raise failure_error(_console(shared), "libngspice rejected the deck") from None
-                try:
-                    shared.run()
-                except NgSpiceCommandError:
-                    pass  # PySpice treats ngspice's stderr notes as errors; the data decide below
-                console = _console(shared)
-                plot = shared.last_plot
-                if not plot.startswith(("dc", "op")):
-                    raise failure_error(console, "libngspice ran no analysis")
-                try:
-                    shared.exec_command(f"write {raw_path}")
-                except NgSpiceCommandError:
-                    pass
-                if not raw_path.exists():
-                    raise failure_error(console + "\n" + _console(shared), "libngspice wrote no result")
-                raw = parse_raw(raw_path.read_bytes())
-            finally:
-                for command in ("destroy all", "remcirc"):
-                    try:
-                        shared.exec_command(command)
-                    except (NgSpiceCommandError, SimulationError):
-                        pass
+        raw_bytes, console = run_deck_shared(deck.text)
+        raw = parse_raw(raw_bytes)
         return solution_from_raw(net, x, deck, raw, console, self.name, time.perf_counter() - t0)
