@@ -264,3 +264,13 @@ def test_large_batches_are_split_into_runs_and_joined() -> None:
         assert a.shape == b.shape and relative_error(a, b) < 1e-12
     with pytest.raises(InputError, match="max_batch"):
         NgspiceBackend(max_batch=0)
+
+
+@pytest.mark.parametrize("name,points", [("resistor_2x2.cir", 1), ("diode_2x2_batch3.cir", 3),
+                                         ("network_1t1r_resistor.cir", 1)])
+def test_golden_decks_run_in_ngspice(name: str, points: int) -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "golden" / name).read_text()
+    deck = text.split("\n", 1)[1]  # drop the regeneration comment above the title line
+    assert parse_raw(run_deck(deck).raw).n_points == points
