@@ -39,6 +39,7 @@ def test_parse_voltages_keeps_labels() -> None:
         ["kim2024", "--alpha", "1.5"],
         ["kim2024", "--seed", "-3"],
         ["kim2024", "--backend", "nope"],
+        ["kim2024", "--backend", "ideal", "--json", "/nonexistent-dir/r.json"],
     ],
 )
 def test_cli_bad_input_is_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -150,7 +150,7 @@ def _json_safe(obj: Any) -> Any:
 
 def write_json(res: dict[str, Any], path: str | Path) -> Path:
     p = Path(path)
-    if p.parent and not p.parent.exists():
+    if not p.resolve().parent.is_dir():
         raise InputError(f"folder of --json does not exist: {p.parent}")
     p.write_text(json.dumps(_json_safe(res), indent=1) + "\n")
     return p
@@ -160,6 +160,8 @@ def run_kim(args: argparse.Namespace) -> int:
     from ..experiments.kim2024 import CircuitDesign, TrainSettings, run_kim2024
 
     voltages, labels = parse_voltages(args.voltages)
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        raise InputError(f"folder of --json does not exist: {Path(args.json).parent}")
     res = run_kim2024(
         args.grid,
         args.seed,
