@@ -254,3 +254,17 @@ def test_tiny_nonzero_resistance_is_rejected() -> None:
     xb = Crossbar(G=np.full((2, 2), 1e-4), r_wire=1e-15)
     with pytest.raises(InputError, match="use 0 for an ideal connection"):
         solve(xb, np.ones(2), "native")
+
+
+@pytest.mark.parametrize("max_iter,path", [(4, "gmin stepping"), (3, "source stepping")])
+def test_stepping_fallbacks_reach_the_same_point(max_iter: int, path: str, caplog) -> None:
+    """With too few iterations for plain Newton, gmin / source stepping still find the same point."""
+    rng = _rng(9)
+    rng.uniform(size=(4, 4))  # skip the draws of the array this case was found with
+    xb = Crossbar(G=rng.uniform(1e-5, 1e-3, (4, 4)), cell=CellModel(kind="1t1r"), r_wire=1.0)
+    V = np.full((1, 4), 5.0)
+    ref = get_backend("native", reltol=1e-6).solve(xb, V)
+    with caplog.at_level("INFO", logger="xbarsim.native.newton"):
+        got = get_backend("native", reltol=1e-6, max_iter=max_iter).solve(xb, V)
+    assert f"; {path}" in caplog.text
+    assert relative_error(got.currents, ref.currents) <= 1e-9
