@@ -26,8 +26,9 @@ from .errors import InputError
 CellKind = Literal["resistor", "diode", "1t1r"]
 CELL_KINDS: tuple[str, ...] = ("resistor", "diode", "1t1r")
 
-#: Thermal voltage kT/q at ngspice's nominal 27 degC (used by the native solver to match ngspice).
-VT_27C = 1.380649e-23 * (27.0 + 273.15) / 1.602176634e-19
+#: Thermal voltage kT/q at ngspice's nominal 27 degC, with the CODATA 2014 constants ngspice 39 uses
+#: (the 2019 SI values would be 3.4e-7 relative higher); equals ``xbarsim.spice.models.VT``.
+VT_27C = 1.38064852e-23 * (27.0 + 273.15) / 1.6021766208e-19
 
 
 @dataclass(frozen=True)
