@@ -105,6 +105,10 @@ def run_run(args: argparse.Namespace) -> int:
     if (args.scheduler or args.dask_local) and not getattr(args, "verbose", False):
         import logging
 
+        try:  # importing distributed configures its loggers; quieten them afterwards
+            import distributed  # noqa: F401
+        except ImportError:
+            pass  # run_sweep says how to install it
         logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask logs every connection at INFO
     with _open(args, create=True) as store:
         report = run_sweep(
