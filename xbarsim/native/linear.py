@@ -84,7 +84,7 @@ def schur_complement(Y: sp.spmatrix, inner: np.ndarray, boundary: np.ndarray,
     if n - p0 <= max(4 * nb, 4000) and np.array_equal(lu0.perm_r, lu0.perm_c):
         # Minimum degree put the boundary (almost) last: the trailing block from its first member
         # on is the Schur complement onto the boundary plus a few inner nodes; eliminate those densely.
-        T = lu0.L[p0:, p0:].toarray() @ lu0.U[p0:, p0:].toarray()
+        T = _trailing(lu0.L, p0) @ _trailing(lu0.U, p0)
         is_b = np.zeros(n - p0, dtype=bool)
         is_b[pos - p0] = True
         order_b = pos - p0  # trailing-block index of boundary node k
@@ -113,6 +113,19 @@ def schur_complement(Y: sp.spmatrix, inner: np.ndarray, boundary: np.ndarray,
     S = lu.L[ni:, ni:].toarray() @ lu.U[ni:, ni:].toarray()
     S[np.diag_indices(nb)] -= shunt
     return S
+
+
+def _trailing(X: sp.spmatrix, p0: int) -> np.ndarray:
+    """Dense ``X[p0:, p0:]`` of a CSC triangular factor, read straight from its index arrays."""
+    X = sp.csc_matrix(X)
+    n = X.shape[0]
+    start = X.indptr[p0]
+    rows = X.indices[start:]
+    cols = np.repeat(np.arange(p0, n), np.diff(X.indptr[p0:]))
+    keep = rows >= p0
+    out = np.zeros((n - p0, n - p0))
+    out[rows[keep] - p0, cols[keep] - p0] = X.data[start:][keep]
+    return out
 
 
 def _schur_by_solves(Y: sp.csr_matrix, inner: np.ndarray, boundary: np.ndarray) -> np.ndarray:
