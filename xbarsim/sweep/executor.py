@@ -237,15 +237,19 @@ def _pool_loop(
         broken = False
         try:
             while (queue or suspects or inflight) and not broken:
-                if suspects:
-                    # suspects of a crash run alone, so a further crash is attributable to one point
-                    if not inflight:
-                        pid, params = suspects.popleft()
+                # suspects of a crash run alone, so a further crash is attributable to one point
+                source = suspects if suspects else queue
+                limit = 1 if suspects else 2 * workers
+                while source and len(inflight) < limit:
+                    pid, params = source.popleft()
+                    try:
                         inflight[pool.submit(run_point, spec.experiment, params)] = (pid, params)
-                else:
-                    while queue and len(inflight) < 2 * workers:
-                        pid, params = queue.popleft()
-                        inflight[pool.submit(run_point, spec.experiment, params)] = (pid, params)
+                    except BrokenProcessPool:  # a worker died since the last wait
+                        source.appendleft((pid, params))
+                        broken = True
+                        break
+                if broken:
+                    break
                 finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     pid, params = inflight.pop(fut)
