@@ -102,3 +102,20 @@ def test_missing_file_and_missing_ngspice(files, tmp_path) -> None:
                         "--backend", "ngspice"], capture_output=True, text=True, env=env_path)
     assert r.returncode == 2 and "ngspice" in r.stderr.lower()
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_backend_options_reach_the_backend(files, capsys) -> None:
+    d, G, V = files
+    np.save(d / "G1.npy", G)
+    args = ["solve", "-G", str(d / "G1.npy"), "-V", str(d / "V.csv"), "--cell", "1t1r", "--r-wire", "0.5",
+            "--backend", "native", "--backend-option", "mos=linear", "-o", str(d / "I.npy")]
+    assert main(args) == 0
+    from xbarsim import CellModel, Crossbar, solve
+
+    ref = solve(Crossbar(G, cell=CellModel("1t1r"), r_wire=0.5), V, backend="native", mos="linear").currents
+    np.testing.assert_allclose(np.load(d / "I.npy"), ref, rtol=1e-12)
+    r = _cli("solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--backend", "native",
+             "--backend-option", "warp=9")
+    assert r.returncode == 2 and "does not accept" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = _cli("solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--backend-option", "novalue")
+    assert r.returncode == 2 and "KEY=VALUE" in r.stderr

@@ -67,7 +67,10 @@ def get_backend(name: str, **options: Any) -> Backend:
     reason = cls.unavailable_reason()
     if reason is not None:
         raise BackendUnavailable(f"backend {name!r} is not usable here: {reason}")
-    return cls(**options)
+    try:
+        return cls(**options)
+    except TypeError as exc:  # an option the backend does not take
+        raise InputError(f"backend {name!r} does not accept these options ({', '.join(options)}): {exc}") from None
 
 
 def solve(

@@ -30,6 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_circuit_options(p)
     p.add_argument("--backend", default="ideal", choices=tuple(REGISTRY), help="solver backend (default ideal)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="ngspice time limit per run (default 600)")
+    p.add_argument(
+        "--backend-option", action="append", default=[], metavar="KEY=VALUE",
+        help="option passed to the backend, repeatable (e.g. mos=linear or reltol=1e-6 for native; "
+        "ngspice: options are ngspice .options, e.g. reltol=1e-6)",
+    )
     p.add_argument("--out", "-o", metavar="FILE", help="write (B, N) outputs (.npy or .csv): amperes, or volts with --r-ref")
     p.add_argument("--netlist", metavar="FILE", help="also write the ngspice deck of this circuit and inputs")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -80,13 +85,39 @@ def run_netlist(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_value(text: str) -> object:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, object]:
+    """Backend constructor options from ``--backend-option`` (ngspice/pyspice: ngspice .options)."""
+    from ..errors import InputError
+
+    pairs: dict[str, object] = {}
+    for item in args.backend_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise InputError(f"--backend-option must look like KEY=VALUE, got {item!r}")
+        pairs[key.strip()] = _parse_value(value.strip())
+    if args.backend in ("ngspice", "pyspice"):
+        options: dict[str, object] = {"options": pairs} if pairs else {}
+        if args.backend == "ngspice":
+            options["timeout"] = args.timeout
+        return options
+    return pairs
+
+
 def run_solve(args: argparse.Namespace) -> int:
     from ..backends import get_backend
     from ..io import save_array
 
     xb, V = _circuit_and_inputs(args)
-    options = {"timeout": args.timeout} if args.backend in ("ngspice",) else {}
-    backend = get_backend(args.backend, **options)
+    backend = get_backend(args.backend, **_backend_options(args))
     if args.netlist:
         from ..netlist import write_netlist
 
