@@ -41,6 +41,46 @@ class Solution:
     node_voltages: dict[str, np.ndarray] = field(default_factory=dict)
     sensed_by_voltage: bool = False
 
+    @classmethod
+    def from_layers(
+        cls,
+        layer_currents: list[np.ndarray],
+        layer_voltages: list[np.ndarray],
+        power: np.ndarray,
+        *,
+        backend: str,
+        seconds: float,
+        sensed_by_voltage: bool,
+        node_voltages: dict[str, np.ndarray] | None = None,
+    ) -> "Solution":
+        """Assemble a solution from per-layer results (the last layer is the output)."""
+        return cls(
+            currents=layer_currents[-1],
+            voltages=layer_voltages[-1],
+            layer_currents=tuple(layer_currents),
+            layer_voltages=tuple(layer_voltages),
+            power=power,
+            backend=backend,
+            seconds=seconds,
+            node_voltages=dict(node_voltages or {}),
+            sensed_by_voltage=sensed_by_voltage,
+        )
+
+    @classmethod
+    def concatenate(cls, parts: list["Solution"], seconds: float) -> "Solution":
+        """One solution from the solutions of consecutive chunks of one batch."""
+        first = parts[0]
+        n_layers = len(first.layer_currents)
+        return cls.from_layers(
+            [np.concatenate([p.layer_currents[k] for p in parts]) for k in range(n_layers)],
+            [np.concatenate([p.layer_voltages[k] for p in parts]) for k in range(n_layers)],
+            np.concatenate([p.power for p in parts]),
+            backend=first.backend,
+            seconds=seconds,
+            sensed_by_voltage=first.sensed_by_voltage,
+            node_voltages={k: np.concatenate([p.node_voltages[k] for p in parts]) for k in first.node_voltages},
+        )
+
     @property
     def outputs(self) -> np.ndarray:
         """What the last layer's sense delivers: voltages across ``r_ref`` if present, else currents."""

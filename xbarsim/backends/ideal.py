@@ -65,12 +65,10 @@ class IdealBackend:
             currents.append(i_out)
             voltages.append(v_out)
             x = v_out
-        return Solution(
-            currents=currents[-1],
-            voltages=voltages[-1],
-            layer_currents=tuple(currents),
-            layer_voltages=tuple(voltages),
-            power=power,
+        return Solution.from_layers(
+            currents,
+            voltages,
+            power,
             backend=self.name,
             seconds=time.perf_counter() - t0,
             sensed_by_voltage=net.layers[-1].r_ref is not None,

@@ -154,16 +154,14 @@ class NativeBackend:
             else:
                 currents.append(amm)
                 voltages.append(np.zeros_like(amm))
-        return Solution(
-            currents=currents[-1],
-            voltages=voltages[-1],
-            layer_currents=tuple(currents),
-            layer_voltages=tuple(voltages),
-            power=power,
+        return Solution.from_layers(
+            currents,
+            voltages,
+            power,
             backend=self.name,
             seconds=time.perf_counter() - t0,
-            node_voltages={name: node_v[:, k].copy() for k, name in enumerate(nodes)},
             sensed_by_voltage=net.layers[-1].r_ref is not None,
+            node_voltages={name: node_v[:, k].copy() for k, name in enumerate(nodes)},
         )
 
     def _solve_nonlinear(self, entry: _Entry, net, x: np.ndarray, nodes: tuple[str, ...]):

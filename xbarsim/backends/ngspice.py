@@ -74,35 +74,14 @@ def solution_from_raw(
         name: (np.zeros(B) if vec is None else np.array(raw[vec], dtype=np.float64))
         for name, vec in deck.node_vectors.items()
     }
-    return Solution(
-        currents=currents[-1],
-        voltages=voltages[-1],
-        layer_currents=tuple(currents),
-        layer_voltages=tuple(voltages),
-        power=power,
+    return Solution.from_layers(
+        currents,
+        voltages,
+        power,
         backend=backend,
         seconds=seconds,
-        node_voltages=node_voltages,
         sensed_by_voltage=net.layers[-1].r_ref is not None,
-    )
-
-
-def concat_solutions(parts: list[Solution], seconds: float) -> Solution:
-    """One Solution from the solutions of consecutive chunks of a batch."""
-    if len(parts) == 1:
-        return dataclasses.replace(parts[0], seconds=seconds)
-    first = parts[0]
-    n_layers = len(first.layer_currents)
-    return Solution(
-        currents=np.concatenate([p.currents for p in parts]),
-        voltages=np.concatenate([p.voltages for p in parts]),
-        layer_currents=tuple(np.concatenate([p.layer_currents[k] for p in parts]) for k in range(n_layers)),
-        layer_voltages=tuple(np.concatenate([p.layer_voltages[k] for p in parts]) for k in range(n_layers)),
-        power=np.concatenate([p.power for p in parts]),
-        backend=first.backend,
-        seconds=seconds,
-        node_voltages={k: np.concatenate([p.node_voltages[k] for p in parts]) for k in first.node_voltages},
-        sensed_by_voltage=first.sensed_by_voltage,
+        node_voltages=node_voltages,
     )
 
 
@@ -112,7 +91,40 @@ def check_max_batch(max_batch: object) -> int:
     return max_batch
 
 
-class NgspiceBackend:
+class DeckBackend:
+    """Shared driver of the SPICE backends: split the batch, write the deck, run it, read the raw file.
+
+    Subclasses set ``name``, ``options``, ``max_batch`` and implement :meth:`run` (deck text ->
+    raw-file bytes and console text).
+    """
+
+    name = "spice"
+    options: dict[str, float | int]
+    max_batch: int
+
+    def run(self, deck_text: str) -> tuple[bytes, str]:
+        raise NotImplementedError
+
+    def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
+        t0 = time.perf_counter()
+        x = check_voltages(V, as_network(circuit).n_inputs)
+        parts = [self._solve_chunk(circuit, x[k : k + self.max_batch], tuple(nodes))
+                 for k in range(0, x.shape[0], self.max_batch)]
+        seconds = time.perf_counter() - t0
+        if len(parts) == 1:
+            return dataclasses.replace(parts[0], seconds=seconds)
+        return Solution.concatenate(parts, seconds)
+
+    def _solve_chunk(self, circuit: Circuit, V: np.ndarray, nodes: tuple[str, ...]) -> Solution:
+        t0 = time.perf_counter()
+        net, x, deck = prepare(circuit, V, nodes, self.options, f"xbarsim {self.name} backend")
+        raw_bytes, console = self.run(deck.text)
+        raw = parse_raw(raw_bytes)
+        log.debug("%s: %d vector(s) in %.3f s", self.name, x.shape[0], time.perf_counter() - t0)
+        return solution_from_raw(net, x, deck, raw, console, self.name, time.perf_counter() - t0)
+
+
+class NgspiceBackend(DeckBackend):
     """Solve through the ngspice executable; a batch of B vectors is one DC sweep in one process.
 
     Parameters
@@ -156,17 +168,6 @@ class NgspiceBackend:
             return "the ngspice executable is not on PATH (Debian/Ubuntu: apt-get install ngspice)"
         return None
 
-    def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
-        t0 = time.perf_counter()
-        x = check_voltages(V, as_network(circuit).n_inputs)
-        parts = [self._solve_chunk(circuit, x[k : k + self.max_batch], tuple(nodes))
-                 for k in range(0, x.shape[0], self.max_batch)]
-        return concat_solutions(parts, time.perf_counter() - t0)
-
-    def _solve_chunk(self, circuit: Circuit, V: np.ndarray, nodes: tuple[str, ...]) -> Solution:
-        t0 = time.perf_counter()
-        net, x, deck = prepare(circuit, V, nodes, self.options, "xbarsim ngspice backend")
-        out = run_deck(deck.text, executable=self.executable, timeout=self.timeout, keep_dir=self.keep_dir)
-        raw = parse_raw(out.raw)
-        log.debug("ngspice: %d vector(s) in %.3f s", x.shape[0], out.seconds)
-        return solution_from_raw(net, x, deck, raw, out.log, self.name, time.perf_counter() - t0)
+    def run(self, deck_text: str) -> tuple[bytes, str]:
+        out = run_deck(deck_text, executable=self.executable, timeout=self.timeout, keep_dir=self.keep_dir)
+        return out.raw, out.log

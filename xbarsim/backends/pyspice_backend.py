@@ -27,21 +27,16 @@ import logging
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from .._validate import check_voltages
-from ..circuit import Circuit, as_network
 from ..errors import BackendUnavailable, NgspiceNotFound, SimulationError
 from ..netlist import check_options
-from ..solution import Solution
 from ..spice.log import failure_error
 from ..spice.rawfile import parse_raw
-from .ngspice import check_max_batch, concat_solutions, prepare, solution_from_raw
+from .ngspice import DeckBackend, check_max_batch
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +148,7 @@ def run_deck_shared(deck: str) -> tuple[bytes, str]:
                     pass
 
 
-class PySpiceBackend:
+class PySpiceBackend(DeckBackend):
     """Solve in-process with libngspice through PySpice; same deck and results as ``ngspice``.
 
     Parameters
@@ -178,16 +173,5 @@ class PySpiceBackend:
             return f"libngspice not found (set {ENV_VAR}; Debian/Ubuntu: apt-get install libngspice0)"
         return None
 
-    def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
-        t0 = time.perf_counter()
-        x = check_voltages(V, as_network(circuit).n_inputs)
-        parts = [self._solve_chunk(circuit, x[k : k + self.max_batch], tuple(nodes))
-                 for k in range(0, x.shape[0], self.max_batch)]
-        return concat_solutions(parts, time.perf_counter() - t0)
-
-    def _solve_chunk(self, circuit: Circuit, V: np.ndarray, nodes: tuple[str, ...]) -> Solution:
-        t0 = time.perf_counter()
-        net, x, deck = prepare(circuit, V, nodes, self.options, "xbarsim pyspice backend")
-        raw_bytes, console = run_deck_shared(deck.text)
-        raw = parse_raw(raw_bytes)
-        return solution_from_raw(net, x, deck, raw, console, self.name, time.perf_counter() - t0)
+    def run(self, deck_text: str) -> tuple[bytes, str]:
+        return run_deck_shared(deck_text)
