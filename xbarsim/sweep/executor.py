@@ -113,7 +113,13 @@ def _progress(total: int, desc: str, enabled: bool | None) -> Any:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=desc, unit="pt", dynamic_ncols=True, smoothing=0.1)
+    try:
+        width = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        width = 0
+    if width > 0:
+        return tqdm(total=total, desc=desc, unit="pt", dynamic_ncols=True, smoothing=0.1)
+    return tqdm(total=total, desc=desc, unit="pt", ncols=100, nrows=20, smoothing=0.1)  # a pty reporting no size
 
 
 def run_sweep(
