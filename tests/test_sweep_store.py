@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import requires_plot, requires_tf
+from conftest import requires_ngspice, requires_plot, requires_tf
 
 from xbarsim.cli import main
 from xbarsim.errors import InputError
@@ -167,3 +167,14 @@ def test_mnist_mc_trial_on_committed_subset(tmp_path, monkeypatch) -> None:
     assert flat["accuracy_devices"] == flat["accuracy_quantized"]
     # the linear 1T1R circuit adds only the transistors' small series resistance
     assert abs(flat["accuracy_circuit"] - flat["accuracy_quantized"]) <= 0.03
+
+
+@requires_ngspice
+def test_kim2024_mc_ngspice_agrees_with_native() -> None:
+    """Same trial (same drawn devices) on ngspice and native: margin and current change agree to 1e-3."""
+    base = {**get_experiment("kim2024_mc").defaults(), "v_in": 5.0}
+    sp = run_experiment("kim2024_mc", {**base, "backend": "ngspice"})
+    nat = run_experiment("kim2024_mc", {**base, "backend": "native"})
+    assert sp["recognition"] == nat["recognition"] and sp["r_ref"] == nat["r_ref"]
+    assert sp["margin"] == pytest.approx(nat["margin"], rel=1e-3)
+    assert sp["current_deviation"] == pytest.approx(nat["current_deviation"], rel=1e-3)
