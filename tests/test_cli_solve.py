@@ -23,7 +23,7 @@ def files(tmp_path):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "xbarsim", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "xbarsim", *args], capture_output=True, text=True, check=False)
 
 
 def test_solve_ideal_writes_outputs(files, capsys) -> None:
@@ -99,7 +99,7 @@ def test_missing_file_and_missing_ngspice(files, tmp_path) -> None:
     assert r.returncode == 2 and "does not exist" in r.stderr
     env_path = {"PATH": str(tmp_path), "HOME": str(tmp_path)}
     r = subprocess.run([sys.executable, "-m", "xbarsim", "solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"),
-                        "--backend", "ngspice"], capture_output=True, text=True, env=env_path)
+                        "--backend", "ngspice"], capture_output=True, text=True, env=env_path, check=False)
     assert r.returncode == 2 and "ngspice" in r.stderr.lower()
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 

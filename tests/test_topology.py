@@ -44,7 +44,7 @@ def test_element_and_node_counts(m, n, r_wire, r_driver, r_sense, kind, ref) -> 
         rows = 0  # each row is its input node
     elif not r_driver:
         rows = m * (n - 1)  # r(i, 0) is the input node
-    cols = (m * n if r_wire else n) - (0 if r_sense else (n if r_wire else n))
+    cols = (m * n if r_wire else n) - (0 if r_sense else n)  # r_sense = 0: last cells are the sense nodes
     extra = m * n if kind != "resistor" else 0
     gate = 1 if kind == "1t1r" else 0
     assert t.n_nodes == 1 + m + n + rows + cols + extra + gate
@@ -71,7 +71,7 @@ def test_network_chains_sense_nodes_into_next_rows() -> None:
     l1 = Crossbar(np.full((3, 2), 1e-3), r_ref=100.0, cell=CellModel("diode"), name="l1")
     l2 = Crossbar(np.full((2, 4), 1e-3), r_driver=5.0, name="l2")
     t = build(Network((l1, l2)))
-    drv = [g for g in t.resistors if g.kind == "drv" and g.layer == 1][0]
+    drv = next(g for g in t.resistors if g.kind == "drv" and g.layer == 1)
     assert set(drv.n1.tolist()) == set(t.sense_nodes[0].tolist())
     assert t.ammeter_layer == 1
     assert len(t.sense_nodes) == 2

@@ -16,7 +16,7 @@ Units are SI: G in siemens with shape (M inputs, N outputs), voltages in volts, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 
@@ -179,7 +179,7 @@ class Crossbar:
     def n_outputs(self) -> int:
         return int(self.G.shape[1])
 
-    def replace(self, **changes: object) -> "Crossbar":
+    def replace(self, **changes: object) -> Crossbar:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)  # type: ignore[arg-type]
 
@@ -224,7 +224,7 @@ class Network:
         return self.layers[-1].n_outputs
 
 
-Circuit = Union[Crossbar, Network]
+Circuit = Crossbar | Network
 
 
 def as_network(circuit: Circuit) -> Network:

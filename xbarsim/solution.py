@@ -52,7 +52,7 @@ class Solution:
         seconds: float,
         sensed_by_voltage: bool,
         node_voltages: dict[str, np.ndarray] | None = None,
-    ) -> "Solution":
+    ) -> Solution:
         """Assemble a solution from per-layer results (the last layer is the output)."""
         return cls(
             currents=layer_currents[-1],
@@ -67,7 +67,7 @@ class Solution:
         )
 
     @classmethod
-    def concatenate(cls, parts: list["Solution"], seconds: float) -> "Solution":
+    def concatenate(cls, parts: list[Solution], seconds: float) -> Solution:
         """One solution from the solutions of consecutive chunks of one batch."""
         first = parts[0]
         n_layers = len(first.layer_currents)

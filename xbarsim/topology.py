@@ -159,7 +159,7 @@ def build(circuit: Circuit) -> Topology:
         ar_m = np.arange(M)
         ar_n = np.arange(N)
 
-        def add(kind: str, i, j, a, b, val) -> None:
+        def add(kind: str, i, j, a, b, val, L: int = L) -> None:
             i = np.asarray(i, dtype=np.int64).ravel()
             raw_edges.append(
                 (kind, L, i, np.asarray(j, dtype=np.int64).ravel(), np.asarray(a).ravel(),

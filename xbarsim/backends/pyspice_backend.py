@@ -31,7 +31,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-
 from ..errors import BackendUnavailable, NgspiceNotFound, SimulationError
 from ..netlist import check_options
 from ..spice.log import failure_error
