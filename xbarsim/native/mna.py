@@ -100,6 +100,18 @@ class Mna:
         return xf
 
 
+
+def partition_nodes(n: int, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unknown nodes and the position maps node -> index among unknowns / among fixed (-1 if not)."""
+    is_fixed = np.zeros(n, dtype=bool)
+    is_fixed[fixed] = True
+    unknown = np.flatnonzero(~is_fixed)
+    upos = np.full(n, -1, dtype=np.int64)
+    upos[unknown] = np.arange(unknown.size)
+    fpos = np.full(n, -1, dtype=np.int64)
+    fpos[fixed] = np.arange(fixed.size)
+    return unknown, upos, fpos
+
 def stamp(circuit: Circuit, *, mos: str = "level1", gmin: float = 1e-12) -> Mna:
     """Stamp ``circuit`` (via :func:`xbarsim.topology.build`) for the native solver."""
     if mos not in MOS_MODES:
@@ -173,13 +185,7 @@ def stamp(circuit: Circuit, *, mos: str = "level1", gmin: float = 1e-12) -> Mna:
 
     fixed = np.array(sorted(fixed_vals), dtype=np.int64)
     fixed_const = np.array([fixed_vals[int(f)] for f in fixed])
-    is_fixed = np.zeros(n, dtype=bool)
-    is_fixed[fixed] = True
-    unknown = np.flatnonzero(~is_fixed)
-    upos = np.full(n, -1, dtype=np.int64)
-    upos[unknown] = np.arange(unknown.size)
-    fpos = np.full(n, -1, dtype=np.int64)
-    fpos[fixed] = np.arange(fixed.size)
+    unknown, upos, fpos = partition_nodes(n, fixed)
     return Mna(
         topo=topo,
         unknown=unknown,

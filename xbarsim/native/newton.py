@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from .devices import diode_eval, fetlim, limvds, mos1_eval, pnjlim, series_diode_eval
-from .mna import Diodes, Mna
+from .mna import Diodes, Mna, partition_nodes
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +83,7 @@ def series_reduce(mna: Mna) -> tuple[Mna, np.ndarray | None, np.ndarray | None]:
     for node in k.tolist():
         fixed_vals[node] = 0.0  # disconnected placeholder; its voltage is rebuilt afterwards
     fixed = np.array(sorted(fixed_vals), dtype=np.int64)
-    is_fixed = np.zeros(n, dtype=bool)
-    is_fixed[fixed] = True
-    unknown = np.flatnonzero(~is_fixed)
-    upos = np.full(n, -1, dtype=np.int64)
-    upos[unknown] = np.arange(unknown.size)
-    fpos = np.full(n, -1, dtype=np.int64)
-    fpos[fixed] = np.arange(fixed.size)
+    unknown, upos, fpos = partition_nodes(n, fixed)
     red = replace(
         mna, Y=Y_red, unknown=unknown, fixed=fixed, upos=upos, fpos=fpos,
         fixed_const=np.array([fixed_vals[int(f)] for f in fixed]), input_f=fpos[mna.topo.input_nodes],
