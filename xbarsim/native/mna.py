@@ -100,7 +100,6 @@ class Mna:
         return xf
 
 
-
 def partition_nodes(n: int, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unknown nodes and the position maps node -> index among unknowns / among fixed (-1 if not)."""
     is_fixed = np.zeros(n, dtype=bool)
