@@ -32,34 +32,24 @@ def parse_voltages(text: str) -> tuple[list[float], list[str]]:
     return values, labels
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
+def _parsed(kind: type, noun: str, ok, rule: str):
+    """argparse type: convert with ``kind``, then require ``ok(value)`` (messages name the rule)."""
+
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"{rule}, got {v}")
+        return v
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {v}")
-    return v
-
-
-def _alpha(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < v <= 1:
-        raise argparse.ArgumentTypeError(f"alpha must be in (0, 1], got {v}")
-    return v
+_positive_int = _parsed(int, "an integer", lambda v: v >= 1, "expected an integer >= 1")
+_seed = _parsed(int, "an integer seed", lambda v: v >= 0, "seed must be >= 0")
+_alpha = _parsed(float, "a number", lambda v: 0 < v <= 1, "alpha must be in (0, 1]")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -185,11 +185,7 @@ def errorbar_plot(
     if by or len(metrics) > 1:
         ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def hist_plot(
@@ -228,8 +224,15 @@ def hist_plot(
     ax.set_title(title or f"distribution of {y}")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
+    return _save(fig, out)
+
+
+def _save(fig, out: str | Path) -> Path:
+    """Lay out, write as PNG (120 dpi) and close ``fig``; return the path."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=120)
+    path = Path(out)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-    return out
+    return path
