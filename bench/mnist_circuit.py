@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--levels", type=int, default=8)
-    ap.add_argument("--method", default="quantile", choices=("quantile", "weight-range"))
+    ap.add_argument("--method", default="quantile", choices=("quantile", "weight-range", "lloyd"))
     ap.add_argument("--tile", type=int, default=128)
     ap.add_argument("--r-wire", type=float, default=1.0)
     ap.add_argument("--cell", default="1t1r", choices=("1t1r", "resistor"))
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         x_cal, _ = load_binary("mnist", "train", data_dir=args.data_dir, limit=1000)
         print("\nvariants (same model, tiles and wires):")
         print(f"  {'method':<13}{'calibration':<12}{'quantized':>10}{'circuit':>9}{'gap pts':>9}   layer rms errors")
-        for method in ("quantile", "weight-range"):
+        for method in ("quantile", "weight-range", "lloyd"):
             for how in ("none", "uniform", "data"):
                 cfg = InferenceConfig(backend=args.backend, backend_options=opts, calibration=how,
                                       **{**common, "method": method})

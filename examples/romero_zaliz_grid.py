@@ -74,7 +74,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--levels", type=_ints, default=list(range(2, 9)))
-    ap.add_argument("--method", default="quantile", choices=("quantile", "weight-range"),
+    ap.add_argument("--method", default="quantile", choices=("quantile", "weight-range", "lloyd"),
                     help="quantization method (default quantile, the paper's)")
     ap.add_argument("--mlp-layers", type=_ints, default=[1, 2, 3, 4])
     ap.add_argument("--mlp-hidden", type=_ints, default=[8, 16, 32, 64, 128])

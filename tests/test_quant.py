@@ -10,6 +10,7 @@ from hypothesis.extra.numpy import arrays
 
 from xbarsim.errors import InputError
 from xbarsim.quant import (
+    quantize_lloyd,
     quantize_quantile,
     quantize_weight_range,
     quantize_weight_range_batched,
@@ -139,6 +140,57 @@ def test_quantile_idempotent_without_ties(n: int, k: int, seed: int) -> None:
     once = quantize_quantile(w, k).weights[0]
     twice = quantize_quantile(once, k).weights[0]
     np.testing.assert_array_equal(once, twice)
+
+
+def test_lloyd_hand_example() -> None:
+    # Quantile start (k = 2): {0, 0, 0} | {1, 10}, levels 0 and 5.5; cut 2.75 moves 1 down:
+    # {0, 0, 0, 1} | {10}, levels 0.25 and 10; cut 5.125 changes nothing -> fixed point.
+    res = quantize_lloyd(np.array([0.0, 0.0, 0.0, 1.0, 10.0]), 2)
+    np.testing.assert_array_equal(res.levels, [0.25, 10.0])
+    np.testing.assert_array_equal(res.weights[0], [0.25, 0.25, 0.25, 0.25, 10.0])
+    np.testing.assert_array_equal(res.counts, [4, 1])
+
+
+def test_lloyd_three_clusters_found_from_a_bad_start() -> None:
+    # 90 weights near 0, 5 near 5, 5 near -5: equal-count bins merge the outliers into the middle
+    # cells; Lloyd separates them and lands on the cluster means.
+    rng = np.random.default_rng(1)
+    w = np.r_[rng.normal(0, 0.01, 90), 5 + rng.normal(0, 0.01, 5), -5 + rng.normal(0, 0.01, 5)]
+    res = quantize_lloyd(w, 3)
+    np.testing.assert_allclose(res.levels, [w[95:].mean(), w[:90].mean(), w[90:95].mean()], rtol=0, atol=1e-12)
+    q = quantize_quantile(w, 3)
+    assert np.sum((res.weights[0] - w) ** 2) < 0.01 * np.sum((q.weights[0] - w) ** 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(weight_arrays, st.integers(1, 12))
+def test_lloyd_invariants(w: np.ndarray, k: int) -> None:
+    res = quantize_lloyd(w, k)
+    qw = res.weights[0]
+    assert qw.shape == w.shape
+    assert 1 <= res.n_levels <= min(k, np.unique(w).size)
+    assert np.all(np.diff(res.levels) > 0) and np.all(res.counts > 0)
+    np.testing.assert_array_equal(res.levels[res.level_index[0]], qw)
+    np.testing.assert_allclose(qw.sum(), w.sum(), rtol=1e-9, atol=1e-9 * max(1.0, np.abs(w).sum()))
+    flat, qflat = w.ravel(), qw.ravel()
+    o = np.argsort(flat, kind="stable")
+    assert np.all(np.diff(qflat[o]) >= 0)  # order preserved
+    eq = flat[:, None] == flat[None, :]
+    assert np.all(qflat[:, None] == qflat[None, :], where=eq)  # ties share a level
+    # never worse than its quantile start in squared error
+    start = quantize_quantile(w, k).weights[0]
+    assert np.sum((qw - w) ** 2) <= np.sum((start - w) ** 2) * (1 + 1e-9) + 1e-18
+    # fixed point: every weight sits at its nearest level (up to a tie at a cut point)
+    d = np.abs(flat[:, None] - res.levels[None, :])
+    assert np.all(np.abs(qflat - flat) <= d.min(axis=1) * (1 + 1e-9) + 1e-12)
+
+
+def test_lloyd_k_ge_distinct_is_identity_and_rejects_bad_k() -> None:
+    w = np.array([[0.3, -1.0], [2.5, 0.3]])
+    np.testing.assert_array_equal(quantize_lloyd(w, 3).weights[0], w)
+    for bad in (0, 2.5, True):
+        with pytest.raises(InputError, match="Lloyd levels"):
+            quantize_lloyd(w, bad)  # type: ignore[arg-type]
 
 
 def test_search_levels_stops_at_first_success() -> None:

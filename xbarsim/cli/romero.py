@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     i = sub.add_parser("infer", help="quantize a trained model, map it on crossbar tiles and measure accuracy")
     i.add_argument("--model", "-m", required=True, metavar="FILE.keras", help="model written by 'xbarsim train'")
     _data_options(i)
-    i.add_argument("--method", choices=("quantile", "weight-range", "none"), default="quantile", help="quantization (default quantile)")
+    i.add_argument("--method", choices=("quantile", "weight-range", "lloyd", "none"), default="quantile",
+                   help="quantization: quantile (the paper's, default), weight-range (Kim 2024), lloyd (Lloyd-Max per layer) or none")
     i.add_argument("--levels", type=int, default=8, metavar="K", help="quantization levels k (default 8)")
     i.add_argument("--bias", choices=("quantized", "float"), default="quantized", help="quantize biases with the weights (default) or keep them float")
     i.add_argument("--table", metavar="NAME", help="device level table preset (default hfo2-1t1r-K)")

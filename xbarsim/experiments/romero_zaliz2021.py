@@ -6,8 +6,10 @@ Convolutional Approaches", Electronics 2021, 10, 346.
 
 Pipeline (each step a plain function):
 
-1. :func:`quantize_ops` -- per layer, quantile bins (k = 2..8, each weight -> its bin's mean), or the
-   weight-range method (Kim 2024, all layers pooled). **Biases**: by default (``bias="quantized"``)
+1. :func:`quantize_ops` -- per layer, quantile bins (k = 2..8, each weight -> its bin's mean), the
+   weight-range method (Kim 2024, all layers pooled), or, beyond the paper, the per-layer
+   Lloyd-Max quantizer (:func:`xbarsim.quant.quantize_lloyd`), which keeps heavy-tailed layers'
+   large weights apart. **Biases**: by default (``bias="quantized"``)
    a layer's biases are quantized *together with its weights* as one more row of the layer, because
    on the crossbar the bias is exactly that: an extra row of cells, which can only hold the same
    programmable levels. ``bias="float"`` keeps biases unquantized (their row then holds off-level
@@ -40,18 +42,19 @@ from ..mapping import (
     model_forward,
 )
 from ..nn.keras_models import Op, forward, n_synapses, weighted
-from ..quant import QuantResult, quantize_quantile, quantize_weight_range
+from ..quant import QuantResult, quantize_lloyd, quantize_quantile, quantize_weight_range
 
 log = logging.getLogger(__name__)
 
-Method = Literal["quantile", "weight-range", "none"]
-METHODS: tuple[str, ...] = ("quantile", "weight-range", "none")
+Method = Literal["quantile", "weight-range", "lloyd", "none"]
+METHODS: tuple[str, ...] = ("quantile", "weight-range", "lloyd", "none")
+PER_LAYER = {"quantile": quantize_quantile, "lloyd": quantize_lloyd}
 BiasMode = Literal["quantized", "float"]
 LEVELS = tuple(range(2, 9))
 
 
 def quantize_ops(ops: list[Op], method: Method, levels: int, *, bias: BiasMode = "quantized") -> tuple[list[Op], list[QuantResult]]:
-    """Quantized copy of the network's ops and the per-layer (quantile) or global (weight-range) result.
+    """Quantized copy of the network's ops and the per-layer (quantile, lloyd) or global (weight-range) results.
 
     For ``weight-range`` the single :class:`QuantResult` covering all layers is returned once.
     ``method="none"`` returns the ops unchanged and no results.
@@ -66,8 +69,8 @@ def quantize_ops(ops: list[Op], method: Method, levels: int, *, bias: BiasMode =
         raise InputError(f"levels must be an integer >= 2, got {levels!r}")
     layers = weighted(ops)
     mats = [augment(op.W, op.b) if bias == "quantized" else op.W.reshape(-1, op.W.shape[-1]) for op in layers]
-    if method == "quantile":
-        results = [quantize_quantile(m, int(levels)) for m in mats]
+    if method in PER_LAYER:
+        results = [PER_LAYER[method](m, int(levels)) for m in mats]
         qmats = [r.weights[0] for r in results]
     else:
         results = [quantize_weight_range(mats, int(levels))]
@@ -214,7 +217,7 @@ def evaluate(
             mapped = calibrate(mapped, solver, config.calibration, x_cal)  # type: ignore[arg-type]
         acc_c = accuracy(batched(lambda xb: model_forward(mapped, xb, solver, errors=errors)), y)
         t_c = time.perf_counter() - t0
-    if config.method == "quantile":
+    if config.method in PER_LAYER:
         levels_used = [int(r.n_levels) for r in results]
     elif config.method == "weight-range":
         levels_used = [int(results[0].n_levels)] * len(mapped.layers)

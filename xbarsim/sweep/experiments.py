@@ -229,7 +229,7 @@ register(
             "hidden_layers": Param(int, 1, "hidden layers of the MLP", minimum=1),
             "epochs": Param(int, 3, "training epochs", minimum=1),
             "train_seed": Param(int, 0, "training seed"),
-            "method": Param(str, "quantile", "weight quantization", choices=("quantile", "weight-range")),
+            "method": Param(str, "quantile", "weight quantization", choices=("quantile", "weight-range", "lloyd")),
             "levels": Param(int, 8, "quantization levels k (= device levels)", minimum=2),
             "bias": Param(str, "quantized", "biases quantized with the weights or kept float", choices=("quantized", "float")),
             "scheme": Param(str, "differential", "signed weights", choices=("differential", "offset")),
