@@ -17,6 +17,7 @@ from xbarsim.mapping import (
     MappedModel,
     TileSolver,
     augment,
+    calibrate_layer,
     input_voltages,
     layer_forward,
     map_matrix,
@@ -203,3 +204,51 @@ def test_superposition_check_rejects_nonlinear():
     xb = Crossbar(np.full((3, 2), 1e-4))
     with pytest.raises(InputError, match="not linear"):
         TileSolver(Squarer(), linear=True).currents(xb, np.ones((2, 3)), 0.2)
+
+
+class _AttenuatingSolver(TileSolver):
+    """The ideal solver with a known, input-independent attenuation of every column (and a
+    common-mode leak for the offset case): a circuit whose error per-column gains can undo exactly."""
+
+    def __init__(self, factors: dict[str, np.ndarray]) -> None:
+        super().__init__("ideal")
+        self.factors = factors
+
+    def currents(self, xb, V, v_unit):
+        return super().currents(xb, V, v_unit) * self.factors[xb.name]
+
+
+@pytest.mark.parametrize("scheme", ["differential", "offset"])
+def test_data_calibration_recovers_known_column_gains_exactly(scheme):
+    """Oracle: if each column's current is its ideal times c_j, data calibration must find 1/c_j
+    (or an equivalent fit of the differences) and the layer must compute x @ W + b again."""
+    rng = np.random.default_rng(11)
+    W, b = _layer(rng, n_in=90, n_out=13)
+    layer = map_matrix(augment(W, b), TABLE, scheme=scheme, tile=32)
+    factors = {t.crossbar.name: rng.uniform(0.4, 0.9, t.crossbar.G.shape[1]) for t in layer.tiles}
+    solver = _AttenuatingSolver(factors)
+    X = _inputs(rng, 200, 90)
+    raw = layer_forward(layer, X, solver)
+    ideal = X @ W + b
+    assert relative_error(raw, ideal) > 0.05
+    cal = calibrate_layer(layer, solver, "data", _inputs(rng, 60, 90))
+    assert relative_error(layer_forward(cal, X, solver), ideal) < 1e-9
+    if scheme == "differential":  # each pair's gains are exactly 1 / c (the fit is well posed)
+        for t in cal.tiles:
+            np.testing.assert_allclose(t.gain, 1 / factors[t.crossbar.name], rtol=1e-9)
+
+
+def test_pair_calibration_falls_back_to_one_gain_when_columns_are_collinear():
+    """A pair whose + and - currents are proportional over the data cannot fix two gains; the
+    fit must fall back to one common gain that still scales the difference right."""
+    rng = np.random.default_rng(5)
+    W = np.zeros((8, 2))
+    W[:, 0] = 1.0  # output 0: only + cells programmed; its - column sits at g_min everywhere
+    W[:, 1] = rng.normal(size=8)
+    layer = map_matrix(augment(W, np.zeros(2)), TABLE, tile=32)
+    (t,) = layer.tiles
+    solver = _AttenuatingSolver({t.crossbar.name: np.full(t.crossbar.G.shape[1], 0.5)})
+    X = np.ones((5, 8))  # every vector the same pattern -> I+ and I- collinear
+    cal = calibrate_layer(layer, solver, "data", X)
+    np.testing.assert_allclose(cal.tiles[0].gain, 2.0, rtol=1e-9)
+    np.testing.assert_allclose(layer_forward(cal, X, solver), X @ W, rtol=1e-9, atol=1e-12)

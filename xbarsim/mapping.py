@@ -582,8 +582,13 @@ def calibrate_layer(layer: MappedLayer, solver: TileSolver, how: Calibration = "
 
     * ``"uniform"``: one calibration read per tile with every row at v_read; gain_j = the ideal
       ``v_read * sum_i G_ij`` over the sensed current. Needs no data.
-    * ``"data"``: least-squares gain per column over calibration input vectors ``X`` (B, n_in), e.g.
-      training images (never the test set): gain_j = sum(I_ideal I_circ) / sum(I_circ^2).
+    * ``"data"``: least squares over calibration input vectors ``X`` (B, n_in), e.g. training images
+      (never the test set), fitted to what the layer actually uses, the *differences*: for a
+      differential pair the two gains (g+, g-) minimise ``sum (D - g+ I+ + g- I-)^2`` with D the
+      ideal difference current; for the offset scheme the reference column gets its own
+      least-squares gain and every output column the gain that best fits ``I_j - g_ref I_ref``
+      to its ideal. Fitting each column's own current instead (what ``"uniform"`` does) spends
+      the fit on the common-mode current of the low-conductance cells, which cancels anyway.
     * ``"none"``: remove any gains.
     """
     if how not in CALIBRATIONS:
@@ -603,11 +608,55 @@ def calibrate_layer(layer: MappedLayer, solver: TileSolver, how: Calibration = "
             Vt = V[:, t.row_start : t.row_stop]
         I_c = solver.currents(t.crossbar, Vt, layer.v_read)
         I_i = Vt @ G
-        num = np.sum(I_c * I_i, axis=0)
-        den = np.sum(I_c * I_c, axis=0)
-        gain = np.where((den > 0) & (num > 0), num / np.where(den > 0, den, 1.0), 1.0)
+        if how == "uniform":
+            gain = _column_gains(I_c, I_i)
+        elif layer.scheme == "differential":
+            gain = _pair_gains(I_c, I_i)
+        else:
+            gain = _offset_gains(I_c, I_i)
         tiles.append(replace(t, gain=gain))
     return replace(layer, tiles=tuple(tiles))
+
+
+def _column_gains(I_c: np.ndarray, I_i: np.ndarray) -> np.ndarray:
+    """Least-squares gain of each column's own current (1 where undetermined)."""
+    num = np.sum(I_c * I_i, axis=0)
+    den = np.sum(I_c * I_c, axis=0)
+    return np.where((den > 0) & (num > 0), num / np.where(den > 0, den, 1.0), 1.0)
+
+
+def _pair_gains(I_c: np.ndarray, I_i: np.ndarray) -> np.ndarray:
+    """Gains (g+, g-) per differential pair fitted to the ideal difference current.
+
+    Solves the 2x2 normal equations of ``D ~ g+ I+ - g- I-`` per pair; a pair whose two column
+    currents are (numerically) collinear over the data falls back to one common gain, and
+    one whose difference carries no signal to gain 1.
+    """
+    Ip, Im = I_c[:, 0::2], I_c[:, 1::2]
+    D = I_i[:, 0::2] - I_i[:, 1::2]
+    a11, a22, a12 = np.sum(Ip * Ip, 0), np.sum(Im * Im, 0), -np.sum(Ip * Im, 0)
+    b1, b2 = np.sum(Ip * D, 0), -np.sum(Im * D, 0)
+    det = a11 * a22 - a12 * a12
+    ok = det > 1e-9 * a11 * a22
+    safe = np.where(ok, det, 1.0)
+    gp = np.where(ok, (b1 * a22 - b2 * a12) / safe, 1.0)
+    gm = np.where(ok, (a11 * b2 - a12 * b1) / safe, 1.0)
+    delta = Ip - Im
+    dd = np.sum(delta * delta, 0)
+    common = np.where(dd > 0, np.sum(delta * D, 0) / np.where(dd > 0, dd, 1.0), 1.0)
+    common = np.where(common > 0, common, 1.0)
+    bad = ~ok | ~(gp > 0) | ~(gm > 0)
+    gain = np.empty(I_c.shape[1])
+    gain[0::2] = np.where(bad, common, gp)
+    gain[1::2] = np.where(bad, common, gm)
+    return gain
+
+
+def _offset_gains(I_c: np.ndarray, I_i: np.ndarray) -> np.ndarray:
+    """Reference column: its own least-squares gain; each output: best fit of ``I_j - g_ref I_ref``."""
+    g_ref = _column_gains(I_c[:, -1:], I_i[:, -1:])[0]
+    target = I_i[:, :-1] - I_i[:, -1:] + g_ref * I_c[:, -1:]  # what g_j I_j must reach
+    return np.r_[_column_gains(I_c[:, :-1], target), g_ref]
 
 
 def calibrate(model: MappedModel, solver: TileSolver, how: Calibration = "uniform",
