@@ -7,6 +7,7 @@ native level-1 solver agree on a network run (1e-3 relative, ngspice prints ~7 d
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 from pathlib import Path
@@ -190,3 +191,21 @@ def test_grid_example_quick(tmp_path):
         assert (tmp_path / f).stat().st_size > 1000
     stats = json.loads((tmp_path / "kruskal.json").read_text())
     assert 0 <= stats["mnist"]["p"] <= 1 and stats["mnist"]["paper_p"] == 1.02e-5
+
+
+@requires_tf
+@requires_plot
+def test_ir_drop_example_quick(tmp_path):
+    spec = importlib.util.spec_from_file_location("romero_ir_drop", ROOT / "examples" / "romero_ir_drop.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    argv = ["--quick", "--data-dir", str(DATA), "--out", str(tmp_path), "--test-limit", "60"]
+    assert mod.main(argv) == 0
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert len(rows) == 2 * 2 * 2  # methods x tiles x calibrations, one seed
+    for r in rows:
+        gap = 100 * (float(r["accuracy_quantized"]) - float(r["accuracy_circuit"]))
+        assert abs(gap - float(r["gap_points"])) < 1e-3 and float(r["rms_error_hidden"]) > 0
+    summary = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert len(summary) == 8 and all(int(s["n_seeds"]) == 1 for s in summary)
+    assert (tmp_path / "gap_vs_tile.png").stat().st_size > 1000
