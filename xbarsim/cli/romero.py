@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--timeout", type=float, default=600.0, metavar="S", help="ngspice time limit per run (default 600)")
     i.add_argument("--calibrate", choices=("none", "uniform", "data"), default="none",
                    help="per-column digital gain trim: none (default), uniform (one all-v_read read per tile) "
-                   "or data (least squares on --cal-images training images)")
+                   "or data (each differential pair's two gains fitted by least squares to the ideal difference on "
+                   "--cal-images training images)")
     i.add_argument("--cal-images", type=int, default=500, metavar="N", help="training images for --calibrate data (default 500)")
     i.add_argument("--batch", type=int, default=1000, metavar="N", help="images per batch (default 1000)")
     i.add_argument("--json", metavar="FILE", help="write the full result as JSON")
