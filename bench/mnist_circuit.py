@@ -27,16 +27,13 @@ from xbarsim.experiments.romero_zaliz2021 import InferenceConfig, evaluate, form
 from xbarsim.nn import keras_models as km
 
 
-def get_model(out_dir: Path, data_dir: str | None, epochs: int, seed: int) -> tuple[Path, dict]:
+def get_model(out_dir: Path, data_dir: str | None, epochs: int, seed: int) -> tuple[Path, list, dict]:
+    """The cached 784-128-10 model (trained on full MNIST on first use): path, ops, training record."""
     path = out_dir / f"mnist_mlp128_e{epochs}_s{seed}.keras"
-    if not path.is_file():
-        out_dir.mkdir(parents=True, exist_ok=True)
-        x, y = load_binary("mnist", "train", data_dir=data_dir)
-        res = km.train(km.ArchSpec("mlp", hidden=128, layers=1), x, y, epochs=epochs, seed=seed)
-        res.extra["dataset"] = "mnist"
-        km.save(res, path)
-        print(f"trained 784-128-10 for {epochs} epochs in {res.seconds:.1f} s -> {path}")
-    return path, km.load_record(path) or {}
+    x, y = load_binary("mnist", "train", data_dir=data_dir)
+    model, record = km.load_or_train(path, km.ArchSpec("mlp", hidden=128, layers=1), x, y,
+                                     epochs=epochs, seed=seed, dataset="mnist")
+    return path, km.extract(model), record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the table of quantization methods x per-column gain calibrations")
     args = ap.parse_args(argv)
 
-    path, record = get_model(Path(args.out_dir), args.data_dir, args.epochs, args.seed)
-    ops = km.extract(km.load_model(path))
+    path, ops, record = get_model(Path(args.out_dir), args.data_dir, args.epochs, args.seed)
     x, y = load_binary("mnist", "test", data_dir=args.data_dir, limit=args.limit)
     common = {"method": args.method, "levels": args.levels, "tile": args.tile, "cell": args.cell, "r_wire": args.r_wire,
               "batch": int(x.shape[0])}

@@ -140,11 +140,9 @@ def main(argv: list[str] | None = None) -> int:
           "   rms error hidden / output")
     for seed in args.seeds:
         path = out / "models" / f"mnist_mlp{args.hidden}_e{args.epochs}_s{seed}_n{x.shape[0]}.keras"
-        if not path.is_file():
-            res = km.train(km.ArchSpec("mlp", hidden=args.hidden, layers=1), x, y, epochs=args.epochs, seed=seed)
-            res.extra["dataset"] = "mnist"
-            km.save(res, path)
-        ops = km.extract(km.load_model(path))
+        model, _ = km.load_or_train(path, km.ArchSpec("mlp", hidden=args.hidden, layers=1), x, y,
+                                    epochs=args.epochs, seed=seed, dataset="mnist")
+        ops = km.extract(model)
         for method in args.methods:
             for tile in args.tiles:
                 for cal in args.calibrations:

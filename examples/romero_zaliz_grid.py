@@ -118,15 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             path = out / "models" / f"{tag}.keras"
             if args.cached_only and not path.is_file():
                 continue
-            if path.is_file():
-                record = km.load_record(path) or {}
-                ops = km.extract(km.load_model(path))
-            else:
-                res = km.train(spec, x, y, epochs=args.epochs, seed=args.seed)
-                res.extra["dataset"] = ds
-                km.save(res, path)
-                record = res.record()
-                ops = km.extract(res.model)
+            model, record = km.load_or_train(path, spec, x, y, epochs=args.epochs, seed=args.seed, dataset=ds)
+            ops = km.extract(model)
             acc_float = float((km.forward(ops, xt, logits=True).argmax(1) == yt).mean())
             accs = sweep_levels(ops, xt, yt, args.levels, method=args.method)
             for k, acc in accs.items():

@@ -239,7 +239,7 @@ def quantize_lloyd(w: np.ndarray, k: int, *, max_iter: int = 200) -> QuantResult
         # a weight equal to a cut point goes up, so ties stay together
         new_edges = np.r_[0, np.searchsorted(sorted_w, cuts, side="left"), sorted_w.size]
         keep = np.diff(new_edges) > 0
-        if np.array_equal(new_edges, edges) or not keep.any():
+        if np.array_equal(new_edges, edges):
             break
         edges = np.r_[new_edges[:-1][keep], sorted_w.size]
         sizes = np.diff(edges)

@@ -360,6 +360,18 @@ def load_record(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return json.loads(h.read_text()) if h.is_file() else None
 
 
+def load_or_train(path: str | os.PathLike[str], spec: ArchSpec, x: np.ndarray, y: np.ndarray, *,
+                  epochs: int, seed: int, dataset: str) -> tuple[Any, dict[str, Any]]:
+    """The model cached at ``path`` and its record, or train it (:func:`train`) and save it there first."""
+    p = Path(path)
+    if p.is_file():
+        return load_model(p), load_record(p) or {}
+    result = train(spec, x, y, epochs=epochs, seed=seed)
+    result.extra["dataset"] = dataset
+    save(result, p)
+    return result.model, result.record()
+
+
 def extract(model) -> list[Op]:
     """The layers of a trained Sequential Keras model as NumPy ops (float64 copies of the weights)."""
     ops: list[Op] = []
