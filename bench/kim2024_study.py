@@ -34,12 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     s = study.summary()
     n = study.n_models
     print(f"kim2024 study: grid {args.grid}, {n} models, {args.epochs} epochs, cpu count {os.cpu_count()}")
-    print(f"  wall time   {wall:8.1f} s   goal for 6000 models: <= 600 s   ({1000 * wall / n:.1f} ms per model)")
+    print(
+        f"  wall time   {wall:8.1f} s   goal for 6000 models: <= 600 s   ({1000 * wall / n:.1f} ms per model)"
+    )
     print(f"  float 100 %  {100 * s['perfect_float']:.1f} % of models")
-    print(f"  min q found  {100 * s['q_found']:.1f} %, median q {s['q_median']}, q <= 8 for {100 * s['q_le_8']:.1f} %")
+    print(
+        f"  min q found  {100 * s['q_found']:.1f} %, median q {s['q_median']}, q <= 8 for {100 * s['q_le_8']:.1f} %"
+    )
     print(f"  weight range mean {s['weight_range_mean']:.2f}, corr(range, min q) {s['corr_range_q']}")
     for label, seed, wr, curve in study.seed_groups(5):
-        print(f"  group {label}: seed {seed:3d}, mean range {wr:.2f}, recognition at q={study.track_q} after last epoch {100 * curve[-1]:.1f} %")
+        print(
+            f"  group {label}: seed {seed:3d}, mean range {wr:.2f}, recognition at q={study.track_q} after last epoch {100 * curve[-1]:.1f} %"
+        )
     return 0
 
 

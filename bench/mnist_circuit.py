@@ -31,8 +31,9 @@ def get_model(out_dir: Path, data_dir: str | None, epochs: int, seed: int) -> tu
     """The cached 784-128-10 model (trained on full MNIST on first use): path, ops, training record."""
     path = out_dir / f"mnist_mlp128_e{epochs}_s{seed}.keras"
     x, y = load_binary("mnist", "train", data_dir=data_dir)
-    model, record = km.load_or_train(path, km.ArchSpec("mlp", hidden=128, layers=1), x, y,
-                                     epochs=epochs, seed=seed, dataset="mnist")
+    model, record = km.load_or_train(
+        path, km.ArchSpec("mlp", hidden=128, layers=1), x, y, epochs=epochs, seed=seed, dataset="mnist"
+    )
     return path, km.extract(model), record
 
 
@@ -51,14 +52,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mos", default="linear")
     ap.add_argument("--limit", type=int, default=None, help="test images (default all 10,000)")
     ap.add_argument("--json", help="write the results as JSON")
-    ap.add_argument("--no-variants", action="store_true",
-                    help="skip the table of quantization methods x per-column gain calibrations")
+    ap.add_argument(
+        "--no-variants",
+        action="store_true",
+        help="skip the table of quantization methods x per-column gain calibrations",
+    )
     args = ap.parse_args(argv)
 
     path, ops, record = get_model(Path(args.out_dir), args.data_dir, args.epochs, args.seed)
     x, y = load_binary("mnist", "test", data_dir=args.data_dir, limit=args.limit)
-    common = {"method": args.method, "levels": args.levels, "tile": args.tile, "cell": args.cell, "r_wire": args.r_wire,
-              "batch": int(x.shape[0])}
+    common = {
+        "method": args.method,
+        "levels": args.levels,
+        "tile": args.tile,
+        "cell": args.cell,
+        "r_wire": args.r_wire,
+        "batch": int(x.shape[0]),
+    }
     opts = {"mos": args.mos} if args.backend == "native" else {}
     t0, c0 = time.perf_counter(), time.process_time()
     circ = evaluate(ops, x, y, InferenceConfig(backend=args.backend, backend_options=opts, **common))
@@ -67,39 +77,57 @@ def main(argv: list[str] | None = None) -> int:
     ideal = evaluate(ops, x, y, InferenceConfig(backend="ideal", **common))
     t_ideal, cpu_ideal = time.perf_counter() - t0, time.process_time() - c0
 
-    print(f"model {path.name} (trained {record.get('epochs', '?')} epochs, {record.get('seconds', float('nan')):.0f} s)")
+    print(
+        f"model {path.name} (trained {record.get('epochs', '?')} epochs, {record.get('seconds', float('nan')):.0f} s)"
+    )
     print(format_report(circ))
     pipe_c = circ["seconds_map"] + circ["seconds_circuit"]
     pipe_i = ideal["seconds_map"] + ideal["seconds_circuit"]
     print()
     print(f"{'pipeline (quantize+map+solve, ' + str(x.shape[0]) + ' images)':<56}{'wall s':>9}")
-    print(f"{'  ' + args.backend + ' backend, ' + args.cell + ', r_wire ' + format(args.r_wire, 'g') + ' ohm':<56}{pipe_c:>9.2f}")
+    print(
+        f"{'  ' + args.backend + ' backend, ' + args.cell + ', r_wire ' + format(args.r_wire, 'g') + ' ohm':<56}{pipe_c:>9.2f}"
+    )
     print(f"{'  ideal backend (same tiles)':<56}{pipe_i:>9.2f}")
     print(f"{'  ideal product, no tiles (quantized network)':<56}{circ['seconds_quantized']:>9.2f}")
-    print(f"{'  whole evaluate() incl. float reference, ' + args.backend:<56}{t_circ:>9.2f}  (CPU {cpu_circ:.1f} s)")
+    print(
+        f"{'  whole evaluate() incl. float reference, ' + args.backend:<56}{t_circ:>9.2f}  (CPU {cpu_circ:.1f} s)"
+    )
     print(f"{'  whole evaluate() incl. float reference, ideal':<56}{t_ideal:>9.2f}  (CPU {cpu_ideal:.1f} s)")
     with open("/proc/loadavg") if Path("/proc/loadavg").exists() else open(os.devnull) as fh:
         load = fh.read().split()[:1]
     print(f"  (load average during run: {load[0] if load else '?'} on {os.cpu_count()} cores)")
     gap = 100 * (circ["accuracy_quantized"] - circ["accuracy_circuit"])
-    print(f"goal <= 30 s: {'met' if pipe_c <= 30 else 'NOT met'} ({pipe_c:.1f} s);  "
-          f"circuit vs quantized accuracy: {gap:+.2f} points ({'within' if abs(gap) <= 1 else 'NOT within'} 1 point)")
+    print(
+        f"goal <= 30 s: {'met' if pipe_c <= 30 else 'NOT met'} ({pipe_c:.1f} s);  "
+        f"circuit vs quantized accuracy: {gap:+.2f} points ({'within' if abs(gap) <= 1 else 'NOT within'} 1 point)"
+    )
     variants = {}
     if not args.no_variants:
         x_cal, _ = load_binary("mnist", "train", data_dir=args.data_dir, limit=1000)
         print("\nvariants (same model, tiles and wires):")
-        print(f"  {'method':<13}{'calibration':<12}{'quantized':>10}{'circuit':>9}{'gap pts':>9}   layer rms errors")
+        print(
+            f"  {'method':<13}{'calibration':<12}{'quantized':>10}{'circuit':>9}{'gap pts':>9}   layer rms errors"
+        )
         for method in ("quantile", "weight-range", "lloyd"):
             for how in ("none", "uniform", "data"):
-                cfg = InferenceConfig(backend=args.backend, backend_options=opts, calibration=how,
-                                      **{**common, "method": method})
+                cfg = InferenceConfig(
+                    backend=args.backend,
+                    backend_options=opts,
+                    calibration=how,
+                    **{**common, "method": method},
+                )
                 r = evaluate(ops, x, y, cfg, x_cal=x_cal)
                 variants[f"{method}/{how}"] = r
                 g = 100 * (r["accuracy_quantized"] - r["accuracy_circuit"])
                 errs = ", ".join(f"{e['rms_relative']:.3f}" for e in r["layer_errors"])
-                print(f"  {method:<13}{how:<12}{r['accuracy_quantized']:>10.4f}{r['accuracy_circuit']:>9.4f}{g:>+9.2f}   {errs}")
+                print(
+                    f"  {method:<13}{how:<12}{r['accuracy_quantized']:>10.4f}{r['accuracy_circuit']:>9.4f}{g:>+9.2f}   {errs}"
+                )
     if args.json:
-        Path(args.json).write_text(json.dumps({"circuit": circ, "ideal": ideal, "variants": variants}, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps({"circuit": circ, "ideal": ideal, "variants": variants}, indent=2) + "\n"
+        )
     return 0
 
 

@@ -99,10 +99,16 @@ def fig_resistor_vs_ngspice(n_vec: int, has_ngspice: bool) -> list[tuple[str, st
             (f"64x64 R: ngspice per vector (one DC sweep of {n_vec})", f"{t_ng / n_vec * 1e3:.1f} ms", ""),
             ("64x64 R: speed-up native (incl. setup) / ngspice", f"{t_ng / t_nat:.0f}x", ">= 1000x"),
             ("64x64 R: speed-up native (transfer cached) / ngspice", f"{t_ng / t_cached:.0f}x", ">= 1000x"),
-            ("64x64 R: vectors per circuit for 1000x incl. setup",
-             f"{max(1, int(np.ceil(1000 * (t_nat - t_cached) / (t_ng - 1000 * t_cached) * n_vec)))}", ""),
-            ("64x64 R: agreement max|dI|/max|I| vs ngspice", f"{relative_error(nat.currents, ng.currents):.1e}",
-             "<= 1e-6"),
+            (
+                "64x64 R: vectors per circuit for 1000x incl. setup",
+                f"{max(1, int(np.ceil(1000 * (t_nat - t_cached) / (t_ng - 1000 * t_cached) * n_vec)))}",
+                "",
+            ),
+            (
+                "64x64 R: agreement max|dI|/max|I| vs ngspice",
+                f"{relative_error(nat.currents, ng.currents):.1e}",
+                "<= 1e-6",
+            ),
         ]
     return rows
 
@@ -128,15 +134,23 @@ def fig_large(sizes: list[int]) -> list[tuple[str, str, str]]:
     rows = []
     for n in sizes:
         code = _CHILD.format(root=str(ROOT), n=n)
-        out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=3600)
+        out = subprocess.run(
+            [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=3600
+        )
         if out.returncode != 0:
-            rows.append((f"{n}x{n}: setup", "FAILED", out.stderr.strip().splitlines()[-1] if out.stderr else ""))
+            rows.append(
+                (f"{n}x{n}: setup", "FAILED", out.stderr.strip().splitlines()[-1] if out.stderr else "")
+            )
             continue
         r = json.loads(out.stdout.strip().splitlines()[-1])
         goal = "< 4096 MB" if n == 512 else ""
         rows += [
             (f"{n}x{n} R, 1 ohm wires: native setup (transfer)", f"{r['setup']:.1f} s", ""),
-            (f"{n}x{n}: peak RSS of the process (imports {r['base_mb']:.0f} MB)", f"{r['peak_mb']:.0f} MB", goal),
+            (
+                f"{n}x{n}: peak RSS of the process (imports {r['base_mb']:.0f} MB)",
+                f"{r['peak_mb']:.0f} MB",
+                goal,
+            ),
             (f"{n}x{n}: native per vector (batch of 1000, cached)", f"{r['per_vector'] * 1e6:.1f} us", ""),
         ]
     return rows
@@ -152,12 +166,22 @@ def fig_diode(n_vec: int, has_ngspice: bool) -> list[tuple[str, str, str]]:
         t_ng, ng = _timed(lambda: get_backend("ngspice").solve(xb, V))
         tight = get_backend("ngspice", options={"reltol": 1e-6}).solve(xb, V[: min(10, n_vec)])
         rows += [
-            (f"32x32 diode: ngspice per vector (one DC sweep of {n_vec})", f"{t_ng / n_vec * 1e3:.1f} ms", ""),
+            (
+                f"32x32 diode: ngspice per vector (one DC sweep of {n_vec})",
+                f"{t_ng / n_vec * 1e3:.1f} ms",
+                "",
+            ),
             ("32x32 diode: speed-up native / ngspice", f"{t_ng / t_nat:.1f}x", "(measure)"),
-            ("32x32 diode: agreement vs ngspice reltol=1e-6",
-             f"{relative_error(nat.currents[: tight.batch_size], tight.currents):.1e}", "<= 1e-4"),
-            ("32x32 diode: agreement vs ngspice default reltol",
-             f"{relative_error(nat.currents, ng.currents):.1e}", "<= 1e-4"),
+            (
+                "32x32 diode: agreement vs ngspice reltol=1e-6",
+                f"{relative_error(nat.currents[: tight.batch_size], tight.currents):.1e}",
+                "<= 1e-4",
+            ),
+            (
+                "32x32 diode: agreement vs ngspice default reltol",
+                f"{relative_error(nat.currents, ng.currents):.1e}",
+                "<= 1e-4",
+            ),
         ]
     return rows
 
@@ -167,13 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer ngspice vectors, no 512x512")
     ap.add_argument("--no-ngspice", action="store_true", help="skip the ngspice comparisons")
     ap.add_argument("--sizes", type=int, nargs="*", default=None, help="large sizes for setup/memory")
-    ap.add_argument("--blas-threads", default="1", help="BLAS threads for every figure (default 1, see above)")
+    ap.add_argument(
+        "--blas-threads", default="1", help="BLAS threads for every figure (default 1, see above)"
+    )
     args = ap.parse_args(argv)
     has_ng = "ngspice" in available_backends() and not args.no_ngspice
     n64 = 10 if args.quick else 100
     sizes = args.sizes if args.sizes is not None else ([256] if args.quick else [256, 512])
-    print(f"xbarsim native solver benchmark  (cpus: {os.cpu_count()}, BLAS threads: {BLAS_THREADS}, load avg: "
-          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}; shared machine)")
+    print(
+        f"xbarsim native solver benchmark  (cpus: {os.cpu_count()}, BLAS threads: {BLAS_THREADS}, load avg: "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}; shared machine)"
+    )
     rows: list[tuple[str, str, str]] = []
     for fig in (
         lambda: fig_resistor_vs_ngspice(n64, has_ng),

@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     from xbarsim.experiments.kim2024 import TrainSettings, train_and_quantize
     from xbarsim.experiments.kim2024_plots import plot_levels
 
-    res, _ = train_and_quantize(args.grid, args.seed, settings=TrainSettings(epochs=150 if args.quick else 500))
+    res, _ = train_and_quantize(
+        args.grid, args.seed, settings=TrainSettings(epochs=150 if args.quick else 500)
+    )
     print(f"q = {res['q']}, levels {[round(v, 3) for v in res['levels']]}, counts {res['level_counts']}")
     print(f"wrote {plot_levels(res, args.out)}")
     return 0

@@ -24,9 +24,17 @@ def main(argv: list[str] | None = None) -> int:
     from xbarsim.experiments.kim2024_plots import plot_groups_vs_epoch
 
     seeds, models, epochs = (5, 4, 60) if args.quick else (args.seeds, args.models, args.epochs)
-    study = run_study(args.grid, n_seeds=seeds, models_per_seed=models, settings=TrainSettings(epochs=epochs), track_q=args.q)
+    study = run_study(
+        args.grid,
+        n_seeds=seeds,
+        models_per_seed=models,
+        settings=TrainSettings(epochs=epochs),
+        track_q=args.q,
+    )
     for label, seed, wr, curve in study.seed_groups(5):
-        print(f"group {label}: seed {seed}, mean weight range {wr:.2f}, final recognition at q={args.q}: {100 * curve[-1]:.1f} %")
+        print(
+            f"group {label}: seed {seed}, mean weight range {wr:.2f}, final recognition at q={args.q}: {100 * curve[-1]:.1f} %"
+        )
     print(f"wrote {plot_groups_vs_epoch(study, args.out)}")
     return 0
 

@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
 
     volts, labels = parse_voltages(args.voltages)
     settings = TrainSettings(epochs=300 if args.quick else args.epochs)
-    res = run_kim2024(args.grid, args.seed, voltages=volts, voltage_labels=labels, backend=args.backend, settings=settings)
+    res = run_kim2024(
+        args.grid, args.seed, voltages=volts, voltage_labels=labels, backend=args.backend, settings=settings
+    )
     print(format_report(res))
     print(f"wrote {plot_current_gap(res, args.out)}")
     if args.deck:

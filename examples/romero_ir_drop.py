@@ -36,9 +36,24 @@ from xbarsim.datasets.idx import load_binary
 from xbarsim.experiments.romero_zaliz2021 import InferenceConfig, evaluate
 from xbarsim.nn import keras_models as km
 
-FIELDS = ["seed", "epochs", "method", "tile", "calibration", "levels", "r_wire", "n_test", "n_tiles",
-          "accuracy_float", "accuracy_quantized", "accuracy_circuit", "gap_points", "rms_error_hidden",
-          "rms_error_output", "seconds"]
+FIELDS = [
+    "seed",
+    "epochs",
+    "method",
+    "tile",
+    "calibration",
+    "levels",
+    "r_wire",
+    "n_test",
+    "n_tiles",
+    "accuracy_float",
+    "accuracy_quantized",
+    "accuracy_circuit",
+    "gap_points",
+    "rms_error_hidden",
+    "rms_error_output",
+    "seconds",
+]
 
 
 def _list(kind):
@@ -53,7 +68,9 @@ def _list(kind):
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", default=os.environ.get("XBARSIM_DATA"), help="IDX folder (default $XBARSIM_DATA)")
+    ap.add_argument(
+        "--data-dir", default=os.environ.get("XBARSIM_DATA"), help="IDX folder (default $XBARSIM_DATA)"
+    )
     ap.add_argument("--out", default="examples/out/romero_ir_drop", help="output folder")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seeds", type=_list(int), default=[0, 1, 2])
@@ -84,15 +101,22 @@ def summarize(rows: list[dict]) -> list[dict]:
     out = []
     for (method, tile, cal), rs in sorted(groups.items()):
         gaps = np.array([float(r["gap_points"]) for r in rs])
-        out.append({
-            "method": method, "tile": tile, "calibration": cal, "n_seeds": len(rs),
-            "quantized_mean": float(np.mean([float(r["accuracy_quantized"]) for r in rs])),
-            "circuit_mean": float(np.mean([float(r["accuracy_circuit"]) for r in rs])),
-            "gap_mean": float(gaps.mean()), "gap_min": float(gaps.min()), "gap_max": float(gaps.max()),
-            "within_1_point": int(np.sum(np.abs(gaps) <= 1.0)),
-            "rms_error_hidden_mean": float(np.mean([float(r["rms_error_hidden"]) for r in rs])),
-            "rms_error_output_mean": float(np.mean([float(r["rms_error_output"]) for r in rs])),
-        })
+        out.append(
+            {
+                "method": method,
+                "tile": tile,
+                "calibration": cal,
+                "n_seeds": len(rs),
+                "quantized_mean": float(np.mean([float(r["accuracy_quantized"]) for r in rs])),
+                "circuit_mean": float(np.mean([float(r["accuracy_circuit"]) for r in rs])),
+                "gap_mean": float(gaps.mean()),
+                "gap_min": float(gaps.min()),
+                "gap_max": float(gaps.max()),
+                "within_1_point": int(np.sum(np.abs(gaps) <= 1.0)),
+                "rms_error_hidden_mean": float(np.mean([float(r["rms_error_hidden"]) for r in rs])),
+                "rms_error_output_mean": float(np.mean([float(r["rms_error_output"]) for r in rs])),
+            }
+        )
     return out
 
 
@@ -107,10 +131,14 @@ def plot(summary: list[dict], path: Path, title: str) -> Path:
     fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.6), sharey=True, squeeze=False)
     for ax, m in zip(axes[0], methods):
         for c in cals:
-            ss = sorted((s for s in summary if s["method"] == m and s["calibration"] == c), key=lambda s: s["tile"])
+            ss = sorted(
+                (s for s in summary if s["method"] == m and s["calibration"] == c), key=lambda s: s["tile"]
+            )
             t = np.array([s["tile"] for s in ss])
             mean = np.array([s["gap_mean"] for s in ss])
-            err = np.array([[s["gap_mean"] - s["gap_min"] for s in ss], [s["gap_max"] - s["gap_mean"] for s in ss]])
+            err = np.array(
+                [[s["gap_mean"] - s["gap_min"] for s in ss], [s["gap_max"] - s["gap_mean"] for s in ss]]
+            )
             ax.errorbar(t, mean, yerr=err, marker="o", capsize=3, label=f"calibration {c}")
         ax.axhspan(-1, 1, color="0.9", zorder=0)
         ax.axhline(0, color="0.5", lw=0.8)
@@ -136,30 +164,63 @@ def main(argv: list[str] | None = None) -> int:
     x_cal = x[: args.cal_images]
     rows: list[dict] = []
     t_start = time.perf_counter()
-    print(f"{'seed':>4} {'method':<13}{'tile':>5} {'calibration':<12}{'quantized':>10}{'circuit':>9}{'gap pts':>9}"
-          "   rms error hidden / output")
+    print(
+        f"{'seed':>4} {'method':<13}{'tile':>5} {'calibration':<12}{'quantized':>10}{'circuit':>9}{'gap pts':>9}"
+        "   rms error hidden / output"
+    )
     for seed in args.seeds:
         path = out / "models" / f"mnist_mlp{args.hidden}_e{args.epochs}_s{seed}_n{x.shape[0]}.keras"
-        model, _ = km.load_or_train(path, km.ArchSpec("mlp", hidden=args.hidden, layers=1), x, y,
-                                    epochs=args.epochs, seed=seed, dataset="mnist")
+        model, _ = km.load_or_train(
+            path,
+            km.ArchSpec("mlp", hidden=args.hidden, layers=1),
+            x,
+            y,
+            epochs=args.epochs,
+            seed=seed,
+            dataset="mnist",
+        )
         ops = km.extract(model)
         for method in args.methods:
             for tile in args.tiles:
                 for cal in args.calibrations:
-                    cfg = InferenceConfig(method=method, levels=args.levels, tile=tile, cell="1t1r", r_wire=args.r_wire,
-                                          backend="native", backend_options={"mos": "linear"}, calibration=cal)
+                    cfg = InferenceConfig(
+                        method=method,
+                        levels=args.levels,
+                        tile=tile,
+                        cell="1t1r",
+                        r_wire=args.r_wire,
+                        backend="native",
+                        backend_options={"mos": "linear"},
+                        calibration=cal,
+                    )
                     r = evaluate(ops, xt, yt, cfg, x_cal=x_cal)
                     gap = 100 * (r["accuracy_quantized"] - r["accuracy_circuit"])
                     errs = [e["rms_relative"] for e in r["layer_errors"]]
-                    rows.append({
-                        "seed": seed, "epochs": args.epochs, "method": method, "tile": tile, "calibration": cal,
-                        "levels": args.levels, "r_wire": args.r_wire, "n_test": int(xt.shape[0]), "n_tiles": r["n_tiles"],
-                        "accuracy_float": r["accuracy_float"], "accuracy_quantized": r["accuracy_quantized"],
-                        "accuracy_circuit": r["accuracy_circuit"], "gap_points": round(gap, 4),
-                        "rms_error_hidden": errs[0], "rms_error_output": errs[-1], "seconds": round(r["seconds"], 2),
-                    })
-                    print(f"{seed:>4} {method:<13}{tile:>5} {cal:<12}{r['accuracy_quantized']:>10.4f}"
-                          f"{r['accuracy_circuit']:>9.4f}{gap:>+9.2f}   {errs[0]:.4f} / {errs[-1]:.4f}", flush=True)
+                    rows.append(
+                        {
+                            "seed": seed,
+                            "epochs": args.epochs,
+                            "method": method,
+                            "tile": tile,
+                            "calibration": cal,
+                            "levels": args.levels,
+                            "r_wire": args.r_wire,
+                            "n_test": int(xt.shape[0]),
+                            "n_tiles": r["n_tiles"],
+                            "accuracy_float": r["accuracy_float"],
+                            "accuracy_quantized": r["accuracy_quantized"],
+                            "accuracy_circuit": r["accuracy_circuit"],
+                            "gap_points": round(gap, 4),
+                            "rms_error_hidden": errs[0],
+                            "rms_error_output": errs[-1],
+                            "seconds": round(r["seconds"], 2),
+                        }
+                    )
+                    print(
+                        f"{seed:>4} {method:<13}{tile:>5} {cal:<12}{r['accuracy_quantized']:>10.4f}"
+                        f"{r['accuracy_circuit']:>9.4f}{gap:>+9.2f}   {errs[0]:.4f} / {errs[-1]:.4f}",
+                        flush=True,
+                    )
     with open(out / "results.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=FIELDS)
         w.writeheader()
@@ -170,15 +231,22 @@ def main(argv: list[str] | None = None) -> int:
         w.writeheader()
         w.writerows(summary)
     print(f"\nsummary over {len(args.seeds)} seed(s): gap = quantized - circuit accuracy in points")
-    print(f"{'method':<13}{'tile':>5} {'calibration':<12}{'quantized':>10}{'gap mean':>9}{'min':>7}{'max':>7}"
-          f"{'within 1':>9}   rms error hidden / output")
+    print(
+        f"{'method':<13}{'tile':>5} {'calibration':<12}{'quantized':>10}{'gap mean':>9}{'min':>7}{'max':>7}"
+        f"{'within 1':>9}   rms error hidden / output"
+    )
     for s in summary:
-        print(f"{s['method']:<13}{s['tile']:>5} {s['calibration']:<12}{s['quantized_mean']:>10.4f}{s['gap_mean']:>+9.2f}"
-              f"{s['gap_min']:>+7.2f}{s['gap_max']:>+7.2f}{s['within_1_point']:>5}/{s['n_seeds']:<3}"
-              f"   {s['rms_error_hidden_mean']:.4f} / {s['rms_error_output_mean']:.4f}")
-    plot(summary, out / "gap_vs_tile.png",
-         f"784-{args.hidden}-10 MLP, {args.epochs} epochs, {args.levels} levels, {args.r_wire:g} ohm wires, "
-         f"1T1R, {xt.shape[0]} test images, seeds {','.join(map(str, args.seeds))}")
+        print(
+            f"{s['method']:<13}{s['tile']:>5} {s['calibration']:<12}{s['quantized_mean']:>10.4f}{s['gap_mean']:>+9.2f}"
+            f"{s['gap_min']:>+7.2f}{s['gap_max']:>+7.2f}{s['within_1_point']:>5}/{s['n_seeds']:<3}"
+            f"   {s['rms_error_hidden_mean']:.4f} / {s['rms_error_output_mean']:.4f}"
+        )
+    plot(
+        summary,
+        out / "gap_vs_tile.png",
+        f"784-{args.hidden}-10 MLP, {args.epochs} epochs, {args.levels} levels, {args.r_wire:g} ohm wires, "
+        f"1T1R, {xt.shape[0]} test images, seeds {','.join(map(str, args.seeds))}",
+    )
     print(f"{len(rows)} runs in {time.perf_counter() - t_start:.0f} s -> {out}")
     return 0
 

@@ -41,8 +41,27 @@ log = logging.getLogger("romero_zaliz_grid")
 
 #: The paper's claims, printed next to ours.
 PAPER_P = {"mnist": 1.02e-5, "fashion-mnist": 0.147}
-FIELDS = ["dataset", "method", "arch", "label", "layers", "conv", "filters", "pool", "hidden", "n_synapses", "epochs", "seed",
-          "n_train", "n_test", "levels", "accuracy_float", "accuracy_quantized", "accuracy_circuit", "train_seconds"]
+FIELDS = [
+    "dataset",
+    "method",
+    "arch",
+    "label",
+    "layers",
+    "conv",
+    "filters",
+    "pool",
+    "hidden",
+    "n_synapses",
+    "epochs",
+    "seed",
+    "n_train",
+    "n_test",
+    "levels",
+    "accuracy_float",
+    "accuracy_quantized",
+    "accuracy_circuit",
+    "train_seconds",
+]
 
 
 def _ints(text: str) -> list[int]:
@@ -74,8 +93,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--levels", type=_ints, default=list(range(2, 9)))
-    ap.add_argument("--method", default="quantile", choices=("quantile", "weight-range", "lloyd"),
-                    help="quantization method (default quantile, the paper's)")
+    ap.add_argument(
+        "--method",
+        default="quantile",
+        choices=("quantile", "weight-range", "lloyd"),
+        help="quantization method (default quantile, the paper's)",
+    )
     ap.add_argument("--mlp-layers", type=_ints, default=[1, 2, 3, 4])
     ap.add_argument("--mlp-hidden", type=_ints, default=[8, 16, 32, 64, 128])
     ap.add_argument("--cnn-conv", type=_ints, default=[1, 2, 3])
@@ -84,12 +107,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--cnn-hidden", type=_ints, default=[8, 16, 32, 64, 128])
     ap.add_argument("--train-limit", type=int, help="first N training images only")
     ap.add_argument("--test-limit", type=int, help="first N test images only")
-    ap.add_argument("--circuit", action="store_true", help="also run every level through 1T1R tiles (native backend)")
-    ap.add_argument("--circuit-limit", type=int, default=1000, help="test images for --circuit (default 1000)")
+    ap.add_argument(
+        "--circuit", action="store_true", help="also run every level through 1T1R tiles (native backend)"
+    )
+    ap.add_argument(
+        "--circuit-limit", type=int, default=1000, help="test images for --circuit (default 1000)"
+    )
     ap.add_argument("--r-wire", type=float, default=1.0, help="wire segment ohms for --circuit (default 1)")
-    ap.add_argument("--cached-only", action="store_true",
-                    help="skip networks whose trained model is not in <out>/models yet (report what exists)")
-    ap.add_argument("--quick", action="store_true", help="tiny smoke run (2 MLPs + 2 CNNs, 1 epoch, levels 2,4,8)")
+    ap.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="skip networks whose trained model is not in <out>/models yet (report what exists)",
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="tiny smoke run (2 MLPs + 2 CNNs, 1 epoch, levels 2,4,8)"
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
@@ -124,21 +156,43 @@ def main(argv: list[str] | None = None) -> int:
             accs = sweep_levels(ops, xt, yt, args.levels, method=args.method)
             for k, acc in accs.items():
                 row = {
-                    "dataset": ds, "method": args.method, "arch": spec.arch, "label": spec.label, "layers": spec.layers if spec.arch == "mlp" else 1,
-                    "conv": spec.conv if spec.arch == "cnn" else 0, "filters": spec.filters if spec.arch == "cnn" else 0,
-                    "pool": spec.pool if spec.arch == "cnn" else 0, "hidden": spec.hidden, "n_synapses": km.n_synapses(ops),
-                    "epochs": args.epochs, "seed": args.seed, "n_train": int(x.shape[0]), "n_test": int(xt.shape[0]),
-                    "levels": k, "accuracy_float": acc_float, "accuracy_quantized": acc, "accuracy_circuit": "",
+                    "dataset": ds,
+                    "method": args.method,
+                    "arch": spec.arch,
+                    "label": spec.label,
+                    "layers": spec.layers if spec.arch == "mlp" else 1,
+                    "conv": spec.conv if spec.arch == "cnn" else 0,
+                    "filters": spec.filters if spec.arch == "cnn" else 0,
+                    "pool": spec.pool if spec.arch == "cnn" else 0,
+                    "hidden": spec.hidden,
+                    "n_synapses": km.n_synapses(ops),
+                    "epochs": args.epochs,
+                    "seed": args.seed,
+                    "n_train": int(x.shape[0]),
+                    "n_test": int(xt.shape[0]),
+                    "levels": k,
+                    "accuracy_float": acc_float,
+                    "accuracy_quantized": acc,
+                    "accuracy_circuit": "",
                     "train_seconds": round(float(record.get("seconds", 0.0)), 2),
                 }
                 if args.circuit:
                     n = min(args.circuit_limit, xt.shape[0])
-                    cfg = InferenceConfig(method=args.method, levels=k, cell="1t1r", r_wire=args.r_wire, backend="native",
-                                          backend_options={"mos": "linear"})
+                    cfg = InferenceConfig(
+                        method=args.method,
+                        levels=k,
+                        cell="1t1r",
+                        r_wire=args.r_wire,
+                        backend="native",
+                        backend_options={"mos": "linear"},
+                    )
                     row["accuracy_circuit"] = evaluate(ops, xt[:n], yt[:n], cfg)["accuracy_circuit"]
                 rows.append(row)
-            print(f"{ds:<14} {spec.label:<22} float {acc_float:.4f}  "
-                  + "  ".join(f"k{k} {a:.3f}" for k, a in accs.items()), flush=True)
+            print(
+                f"{ds:<14} {spec.label:<22} float {acc_float:.4f}  "
+                + "  ".join(f"k{k} {a:.3f}" for k, a in accs.items()),
+                flush=True,
+            )
 
     with open(out / "results.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=FIELDS)
@@ -160,15 +214,20 @@ def main(argv: list[str] | None = None) -> int:
             entry["mean_mlp"], entry["mean_cnn"] = float(np.mean(mlp)), float(np.mean(cnn))
             entry["per_level"] = {
                 int(k): kruskal_mlp_cnn(g["mlp"][k], g["cnn"][k])["p"]
-                for k in sorted(g["mlp"]) if len(g["mlp"][k]) >= 2 and len(g["cnn"].get(k, [])) >= 2
+                for k in sorted(g["mlp"])
+                if len(g["mlp"][k]) >= 2 and len(g["cnn"].get(k, [])) >= 2
             }
         stats[ds] = entry
         if "p" in entry:
-            print(f"Kruskal-Wallis MLP vs CNN on {ds}: H = {entry['H']:.3f}, p = {entry['p']:.3g} "
-                  f"(paper {entry['paper_p']}); mean accuracy MLP {entry['mean_mlp']:.4f}, CNN {entry['mean_cnn']:.4f}")
+            print(
+                f"Kruskal-Wallis MLP vs CNN on {ds}: H = {entry['H']:.3f}, p = {entry['p']:.3g} "
+                f"(paper {entry['paper_p']}); mean accuracy MLP {entry['mean_mlp']:.4f}, CNN {entry['mean_cnn']:.4f}"
+            )
     (out / "kruskal.json").write_text(json.dumps(stats, indent=2) + "\n")
-    print(f"{len(rows)} rows, {len(specs)} networks x {len(datasets)} datasets in {time.perf_counter() - t_start:.0f} s "
-          f"-> {out}")
+    print(
+        f"{len(rows)} rows, {len(specs)} networks x {len(datasets)} datasets in {time.perf_counter() - t_start:.0f} s "
+        f"-> {out}"
+    )
     return 0
 
 

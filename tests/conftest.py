@@ -26,13 +26,22 @@ def _has_libngspice() -> bool:
         return os.path.exists(os.environ["XBARSIM_LIBNGSPICE"])
     if find_library("ngspice"):
         return True
-    return any(os.path.exists(p) for p in ("/usr/lib/x86_64-linux-gnu/libngspice.so.0", "/usr/lib/aarch64-linux-gnu/libngspice.so.0"))
+    return any(
+        os.path.exists(p)
+        for p in ("/usr/lib/x86_64-linux-gnu/libngspice.so.0", "/usr/lib/aarch64-linux-gnu/libngspice.so.0")
+    )
 
 
 CHECKS = {
     "requires_ngspice": (lambda: shutil.which("ngspice") is not None, "ngspice executable not on PATH"),
-    "requires_pyspice": (lambda: _has_module("PySpice") and _has_libngspice(), "PySpice or libngspice missing"),
-    "requires_tf": (lambda: _has_module("tensorflow") and _has_module("keras"), "TensorFlow/Keras not installed"),
+    "requires_pyspice": (
+        lambda: _has_module("PySpice") and _has_libngspice(),
+        "PySpice or libngspice missing",
+    ),
+    "requires_tf": (
+        lambda: _has_module("tensorflow") and _has_module("keras"),
+        "TensorFlow/Keras not installed",
+    ),
     "requires_dask": (lambda: _has_module("distributed"), "dask.distributed not installed"),
     "requires_plot": (lambda: _has_module("matplotlib"), "matplotlib not installed"),
 }

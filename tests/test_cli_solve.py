@@ -23,12 +23,17 @@ def files(tmp_path):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "xbarsim", *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "xbarsim", *args], capture_output=True, text=True, check=False
+    )
 
 
 def test_solve_ideal_writes_outputs(files, capsys) -> None:
     d, G, V = files
-    assert main(["solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--out", str(d / "I.csv"), "--json"]) == 0
+    assert (
+        main(["solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--out", str(d / "I.csv"), "--json"])
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["shape"] == {"inputs": 6, "outputs": 4, "batch": 3}
     np.testing.assert_allclose(np.loadtxt(d / "I.csv", delimiter=","), V @ G, rtol=1e-15)
@@ -37,15 +42,31 @@ def test_solve_ideal_writes_outputs(files, capsys) -> None:
 
 def test_solve_with_reference_resistor_outputs_voltages(files) -> None:
     d, G, V = files
-    assert main(["solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--r-ref", "10", "-o", str(d / "U.npy")]) == 0
+    assert (
+        main(
+            ["solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--r-ref", "10", "-o", str(d / "U.npy")]
+        )
+        == 0
+    )
     np.testing.assert_allclose(np.load(d / "U.npy"), (V @ G) * 10, rtol=1e-15)
 
 
 @pytest.mark.requires_ngspice
 def test_solve_ngspice_and_netlist(files) -> None:
     d, G, V = files
-    r = _cli("solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--backend", "ngspice",
-             "--out", str(d / "I.npy"), "--netlist", str(d / "deck.cir"))
+    r = _cli(
+        "solve",
+        "-G",
+        str(d / "G.npy"),
+        "-V",
+        str(d / "V.csv"),
+        "--backend",
+        "ngspice",
+        "--out",
+        str(d / "I.npy"),
+        "--netlist",
+        str(d / "deck.cir"),
+    )
     assert r.returncode == 0, r.stderr
     np.testing.assert_allclose(np.load(d / "I.npy"), V @ G, rtol=1e-9)
     assert (d / "deck.cir").read_text().lower().rstrip().endswith(".end")
@@ -98,8 +119,24 @@ def test_missing_file_and_missing_ngspice(files, tmp_path) -> None:
     r = _cli("solve", "-G", str(d / "nope.npy"), "-V", str(d / "V.csv"))
     assert r.returncode == 2 and "does not exist" in r.stderr
     env_path = {"PATH": str(tmp_path), "HOME": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "xbarsim", "solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"),
-                        "--backend", "ngspice"], capture_output=True, text=True, env=env_path, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xbarsim",
+            "solve",
+            "-G",
+            str(d / "G.npy"),
+            "-V",
+            str(d / "V.csv"),
+            "--backend",
+            "ngspice",
+        ],
+        capture_output=True,
+        text=True,
+        env=env_path,
+        check=False,
+    )
     assert r.returncode == 2 and "ngspice" in r.stderr.lower()
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
@@ -107,15 +144,39 @@ def test_missing_file_and_missing_ngspice(files, tmp_path) -> None:
 def test_backend_options_reach_the_backend(files, capsys) -> None:
     d, G, V = files
     np.save(d / "G1.npy", G)
-    args = ["solve", "-G", str(d / "G1.npy"), "-V", str(d / "V.csv"), "--cell", "1t1r", "--r-wire", "0.5",
-            "--backend", "native", "--backend-option", "mos=linear", "-o", str(d / "I.npy")]
+    args = [
+        "solve",
+        "-G",
+        str(d / "G1.npy"),
+        "-V",
+        str(d / "V.csv"),
+        "--cell",
+        "1t1r",
+        "--r-wire",
+        "0.5",
+        "--backend",
+        "native",
+        "--backend-option",
+        "mos=linear",
+        "-o",
+        str(d / "I.npy"),
+    ]
     assert main(args) == 0
     from xbarsim import CellModel, Crossbar, solve
 
     ref = solve(Crossbar(G, cell=CellModel("1t1r"), r_wire=0.5), V, backend="native", mos="linear").currents
     np.testing.assert_allclose(np.load(d / "I.npy"), ref, rtol=1e-12)
-    r = _cli("solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--backend", "native",
-             "--backend-option", "warp=9")
+    r = _cli(
+        "solve",
+        "-G",
+        str(d / "G.npy"),
+        "-V",
+        str(d / "V.csv"),
+        "--backend",
+        "native",
+        "--backend-option",
+        "warp=9",
+    )
     assert r.returncode == 2 and "does not accept" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = _cli("solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--backend-option", "novalue")
     assert r.returncode == 2 and "KEY=VALUE" in r.stderr

@@ -33,8 +33,14 @@ def test_preset_names_and_errors():
 
 @pytest.mark.parametrize(
     "g, match",
-    [([1e-5], "at least 2"), ([2e-5, 1e-5], "ascending"), ([1e-5, 1e-5], "ascending"), ([0.0, 1e-5], "> 0"),
-     ([1e-5, np.inf], "finite"), (["a", "b"], "numbers")],
+    [
+        ([1e-5], "at least 2"),
+        ([2e-5, 1e-5], "ascending"),
+        ([1e-5, 1e-5], "ascending"),
+        ([0.0, 1e-5], "> 0"),
+        ([1e-5, np.inf], "finite"),
+        (["a", "b"], "numbers"),
+    ],
 )
 def test_validation(g, match):
     with pytest.raises(InputError, match=match):

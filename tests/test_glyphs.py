@@ -11,7 +11,9 @@ from xbarsim.errors import InputError
 
 def test_paper_two_on_5x5() -> None:
     assert glyph_rows(5, 2) == ("11111", "00001", "11111", "10000", "11111")
-    np.testing.assert_array_equal(glyphs(5)[2], [1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(
+        glyphs(5)[2], [1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+    )
 
 
 @pytest.mark.parametrize("grid", [5, 7])

@@ -22,10 +22,17 @@ DATA = Path(__file__).resolve().parent / "data"
 
 @pytest.mark.parametrize(
     "kw, match",
-    [({"hidden": 4}, "hidden"), ({"hidden": 129}, "hidden"), ({"layers": 5}, "layers"), ({"arch": "rnn"}, "arch"),
-     ({"arch": "cnn", "filters": 12}, "filters"), ({"arch": "cnn", "pool": 9}, "pool"),
-     ({"arch": "cnn", "conv": 2, "pool": 8}, "does not fit"), ({"arch": "cnn", "conv": 3, "pool": 3}, "smaller than its 3x3 kernel"),
-     ({"hidden": True}, "hidden")],
+    [
+        ({"hidden": 4}, "hidden"),
+        ({"hidden": 129}, "hidden"),
+        ({"layers": 5}, "layers"),
+        ({"arch": "rnn"}, "arch"),
+        ({"arch": "cnn", "filters": 12}, "filters"),
+        ({"arch": "cnn", "pool": 9}, "pool"),
+        ({"arch": "cnn", "conv": 2, "pool": 8}, "does not fit"),
+        ({"arch": "cnn", "conv": 3, "pool": 3}, "smaller than its 3x3 kernel"),
+        ({"hidden": True}, "hidden"),
+    ],
 )
 def test_archspec_validation(kw, match):
     with pytest.raises(InputError, match=match):
@@ -42,7 +49,10 @@ def test_conv_shapes():
 def trained(tmp_path_factory):
     x, y = load_binary("mnist", "train", data_dir=DATA)
     out = {}
-    for spec in (km.ArchSpec("mlp", hidden=16, layers=2), km.ArchSpec("cnn", conv=2, filters=8, pool=2, hidden=16)):
+    for spec in (
+        km.ArchSpec("mlp", hidden=16, layers=2),
+        km.ArchSpec("cnn", conv=2, filters=8, pool=2, hidden=16),
+    ):
         res = km.train(spec, x, y, epochs=1, seed=3)
         path = km.save(res, tmp_path_factory.mktemp(spec.arch) / "model.keras")
         out[spec.arch] = (res, path)
@@ -67,7 +77,15 @@ def test_train_save_load_extract(trained, arch):
         assert [type(o).__name__ for o in ops] == ["Flatten", "Dense", "Dense", "Dense"]
         assert km.n_synapses(ops) == 784 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10
     else:
-        assert [type(o).__name__ for o in ops] == ["Conv", "Pool", "Conv", "Pool", "Flatten", "Dense", "Dense"]
+        assert [type(o).__name__ for o in ops] == [
+            "Conv",
+            "Pool",
+            "Conv",
+            "Pool",
+            "Flatten",
+            "Dense",
+            "Dense",
+        ]
         assert ops[2].W.shape == (3, 3, 8, 8) and ops[5].W.shape == (5 * 5 * 8, 16)
 
 

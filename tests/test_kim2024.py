@@ -168,8 +168,16 @@ def test_study_min_q_matches_single_level_search() -> None:
 def test_circuit_recognizes_all_digits_in_ngspice() -> None:
     """Done criterion: the SPICE circuit of the demo net recognizes all ten digits at 5 V and 10 V."""
     res = k.run_kim2024(5, 0, voltages=(5.0, 10.0), backend="ngspice")
-    assert set(res) >= {"n_weights", "weight_range", "q", "levels", "level_counts", "accuracy_float",
-                        "accuracy_quantized", "per_voltage"}
+    assert set(res) >= {
+        "n_weights",
+        "weight_range",
+        "q",
+        "levels",
+        "level_counts",
+        "accuracy_float",
+        "accuracy_quantized",
+        "per_voltage",
+    }
     assert list(res["per_voltage"]) == ["5", "10"]
     for pv in res["per_voltage"].values():
         assert pv["spice_accuracy"] == 1.0

@@ -51,13 +51,38 @@ def test_cli_bad_input_is_one_line(argv: list[str], capsys: pytest.CaptureFixtur
 @requires_plot
 def test_cli_kim2024_json_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "r.json"
-    rc = main(["kim2024", "--grid", "5", "--seed", "0", "--backend", "ideal", "--voltages", "5,10.0",
-               "--epochs", "300", "--json", str(out), "--plot-dir", str(tmp_path / "plots")])
+    rc = main(
+        [
+            "kim2024",
+            "--grid",
+            "5",
+            "--seed",
+            "0",
+            "--backend",
+            "ideal",
+            "--voltages",
+            "5,10.0",
+            "--epochs",
+            "300",
+            "--json",
+            str(out),
+            "--plot-dir",
+            str(tmp_path / "plots"),
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "level search" in text and "10.0 V" in text
     res = json.loads(out.read_text())
-    for key in ("n_weights", "weight_range", "q", "levels", "level_counts", "accuracy_float", "accuracy_quantized"):
+    for key in (
+        "n_weights",
+        "weight_range",
+        "q",
+        "levels",
+        "level_counts",
+        "accuracy_float",
+        "accuracy_quantized",
+    ):
         assert key in res
     assert res["n_weights"] == 350
     assert list(res["per_voltage"]) == ["5", "10.0"]
@@ -80,7 +105,9 @@ def test_examples_quick(name: str, tmp_path: Path) -> None:
 @requires_ngspice
 def test_example_fig6b_quick_with_deck(tmp_path: Path) -> None:
     png, deck = tmp_path / "fig6b.png", tmp_path / "deck.cir"
-    rc = _example("kim2024_fig6b").main(["--quick", "--voltages", "1,10", "--out", str(png), "--deck", str(deck)])
+    rc = _example("kim2024_fig6b").main(
+        ["--quick", "--voltages", "1,10", "--out", str(png), "--deck", str(deck)]
+    )
     assert rc == 0 and png.stat().st_size > 1000
     text = deck.read_text()
     assert text.splitlines()[0].startswith("xbarsim deck") and "regenerate" in text and ".end" in text

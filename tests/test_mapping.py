@@ -158,8 +158,12 @@ def test_im2col_matches_direct_convolution():
 
 @pytest.mark.parametrize(
     "kw, match",
-    [({"tile": 7}, "even"), ({"tile": 1}, ">= 2"), ({"scheme": "quad"}, "unknown mapping scheme"),
-     ({"tile": 2.5}, "integer")],
+    [
+        ({"tile": 7}, "even"),
+        ({"tile": 1}, ">= 2"),
+        ({"scheme": "quad"}, "unknown mapping scheme"),
+        ({"tile": 2.5}, "integer"),
+    ],
 )
 def test_mapping_errors(kw, match):
     with pytest.raises(InputError, match=match):
@@ -198,8 +202,9 @@ def test_superposition_check_rejects_nonlinear():
             from xbarsim.backends.ideal import IdealBackend
 
             sol = IdealBackend().solve(circuit, V)
-            return type(sol)(sol.currents ** 2, sol.voltages, sol.layer_currents, sol.layer_voltages, sol.power,
-                             "square")
+            return type(sol)(
+                sol.currents**2, sol.voltages, sol.layer_currents, sol.layer_voltages, sol.power, "square"
+            )
 
     xb = Crossbar(np.full((3, 2), 1e-4))
     with pytest.raises(InputError, match="not linear"):

@@ -79,7 +79,7 @@ def test_transfer_matches_direct_sparse_solve() -> None:
     Y = mna.Y.tocsr()
     u, f = mna.unknown, mna.fixed
     for b in range(3):
-        xf = mna.fixed_values(V[b:b + 1])[0]
+        xf = mna.fixed_values(V[b : b + 1])[0]
         xu = spsolve(sp.csc_matrix(Y[u][:, u]), -(Y[u][:, f] @ xf))
         x = np.zeros(mna.n_nodes)
         x[u], x[f] = xu, xf
@@ -150,7 +150,9 @@ def test_mos1_equations_match_model_card() -> None:
     rng = _rng(6)
     vd, vs = rng.uniform(-1, 2, 500), rng.uniform(-1, 2, 500)
     vg = rng.uniform(0, 3, 500)
-    ids, dg, dd = mos1_eval(vg - vs, vd - vs, np.full(500, nm.beta), np.full(500, nm.vto), np.full(500, nm.lambda_))
+    ids, dg, dd = mos1_eval(
+        vg - vs, vd - vs, np.full(500, nm.beta), np.full(500, nm.vto), np.full(500, nm.lambda_)
+    )
     i_d, _ = nmos_current(vd, vg, vs, nm, gmin=0.0)
     assert np.allclose(ids, i_d, rtol=1e-13, atol=1e-20)
     h = 1e-7
@@ -185,16 +187,25 @@ def test_series_folding_matches_plain_spice_newton() -> None:
     folded, plain = NewtonSolver(mna, opts), NewtonSolver(mna, opts, series=False)
     assert folded.g_series is not None and plain.g_series is None
     for v in rng.uniform(-1, 5, (3, 6)):
-        xa = folded.node_voltages(folded.mna.fixed_values(v[None])[0], folded.solve(folded.mna.fixed_values(v[None])[0])[0])
-        xp = plain.node_voltages(plain.mna.fixed_values(v[None])[0], plain.solve(plain.mna.fixed_values(v[None])[0])[0])
+        xa = folded.node_voltages(
+            folded.mna.fixed_values(v[None])[0], folded.solve(folded.mna.fixed_values(v[None])[0])[0]
+        )
+        xp = plain.node_voltages(
+            plain.mna.fixed_values(v[None])[0], plain.solve(plain.mna.fixed_values(v[None])[0])[0]
+        )
         assert np.max(np.abs(xa - xp)) <= 1e-9
 
 
 @pytest.mark.parametrize("kind", ["diode", "1t1r"])
 def test_nonlinear_kcl_residual(kind: str) -> None:
     rng = _rng(7)
-    xb = Crossbar(G=rng.uniform(1e-5, 1e-3, (5, 4)), cell=CellModel(kind=kind, v_gate=1.5),
-                  r_wire=2.0, r_driver=10.0, r_sense=3.0)
+    xb = Crossbar(
+        G=rng.uniform(1e-5, 1e-3, (5, 4)),
+        cell=CellModel(kind=kind, v_gate=1.5),
+        r_wire=2.0,
+        r_driver=10.0,
+        r_sense=3.0,
+    )
     V = rng.uniform(-1, 3, (3, 5))
     sol = solve(xb, V, "native", nodes=all_nodes(xb), reltol=1e-6)
     for b in range(3):
@@ -203,7 +214,9 @@ def test_nonlinear_kcl_residual(kind: str) -> None:
 
 def test_diode_network_kcl() -> None:
     rng = _rng(8)
-    l1 = Crossbar(G=rng.uniform(1e-5, 1e-4, (6, 4)), cell=CellModel(kind="diode"), r_wire=1.0, r_ref=1e3, name="A")
+    l1 = Crossbar(
+        G=rng.uniform(1e-5, 1e-4, (6, 4)), cell=CellModel(kind="diode"), r_wire=1.0, r_ref=1e3, name="A"
+    )
     l2 = Crossbar(G=rng.uniform(1e-5, 1e-4, (4, 3)), cell=CellModel(kind="diode"), r_wire=1.0, name="B")
     net = Network((l1, l2))
     V = rng.choice([0.0, 5.0], (3, 6))

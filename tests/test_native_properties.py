@@ -41,8 +41,14 @@ def test_vanishing_wires_give_ideal_product(shape, seed, r_wire) -> None:
 
 
 @SETTINGS
-@given(shape=shapes, seed=seeds, r_wire=st.one_of(st.just(0.0), st.floats(1e-3, 10.0)), linear_mos=st.booleans(),
-       a=st.floats(-3, 3), b=st.floats(-3, 3))
+@given(
+    shape=shapes,
+    seed=seeds,
+    r_wire=st.one_of(st.just(0.0), st.floats(1e-3, 10.0)),
+    linear_mos=st.booleans(),
+    a=st.floats(-3, 3),
+    b=st.floats(-3, 3),
+)
 def test_linear_cells_are_linear_in_v(shape, seed, r_wire, linear_mos, a, b) -> None:
     cell = CellModel(kind="1t1r") if linear_mos else CellModel()
     xb, rng = _array(seed, shape, r_wire=r_wire, r_driver=1.0, cell=cell)
@@ -55,12 +61,22 @@ def test_linear_cells_are_linear_in_v(shape, seed, r_wire, linear_mos, a, b) -> 
 
 
 @SETTINGS
-@given(shape=shapes, seed=seeds, kind=st.sampled_from(["diode", "1t1r"]), r_wire=st.floats(0.1, 10.0),
-       v_gate=st.floats(0.8, 3.3))
+@given(
+    shape=shapes,
+    seed=seeds,
+    kind=st.sampled_from(["diode", "1t1r"]),
+    r_wire=st.floats(0.1, 10.0),
+    v_gate=st.floats(0.8, 3.3),
+)
 def test_kcl_residual_is_zero(shape, seed, kind, r_wire, v_gate) -> None:
     rng = np.random.default_rng(seed)
-    xb = Crossbar(G=rng.uniform(1e-5, 1e-3, shape), cell=CellModel(kind=kind, v_gate=v_gate),
-                  r_wire=r_wire, r_driver=2.0, r_sense=1.0)
+    xb = Crossbar(
+        G=rng.uniform(1e-5, 1e-3, shape),
+        cell=CellModel(kind=kind, v_gate=v_gate),
+        r_wire=r_wire,
+        r_driver=2.0,
+        r_sense=1.0,
+    )
     V = rng.uniform(-1, 4, (2, shape[0]))
     sol = get_backend("native", reltol=1e-6).solve(xb, V, nodes=all_nodes(xb))
     for k in range(2):
@@ -68,8 +84,13 @@ def test_kcl_residual_is_zero(shape, seed, kind, r_wire, v_gate) -> None:
 
 
 @SETTINGS
-@given(shape=shapes, seed=seeds, r0=st.one_of(st.just(0.0), st.floats(1e-3, 20.0)), grow=st.floats(0.01, 50.0),
-       which=st.sampled_from(["r_wire", "r_driver", "r_sense"]))
+@given(
+    shape=shapes,
+    seed=seeds,
+    r0=st.one_of(st.just(0.0), st.floats(1e-3, 20.0)),
+    grow=st.floats(0.01, 50.0),
+    which=st.sampled_from(["r_wire", "r_driver", "r_sense"]),
+)
 def test_delivered_power_and_total_current_never_grow(shape, seed, r0, grow, which) -> None:
     """Rayleigh monotonicity: raising any resistance lowers the power the sources deliver.
 

@@ -74,8 +74,11 @@ def test_diode_arrays(ngspice, kw) -> None:
     rng = np.random.default_rng(13)
     xb = Crossbar(G=rng.uniform(1e-5, 1e-3, (10, 8)), cell=CellModel(kind="diode"), **kw)
     V = rng.uniform(-1, 5, (6, 10))
-    _check(get_backend("native").solve(xb, V, nodes=("m0_3_3",)), ngspice.solve(xb, V, nodes=("m0_3_3",)),
-           NONLINEAR_TOL)
+    _check(
+        get_backend("native").solve(xb, V, nodes=("m0_3_3",)),
+        ngspice.solve(xb, V, nodes=("m0_3_3",)),
+        NONLINEAR_TOL,
+    )
 
 
 @pytest.mark.parametrize(
@@ -114,5 +117,9 @@ def test_native_default_tolerance_vs_ngspice_default() -> None:
     rng = np.random.default_rng(16)
     xb = Crossbar(G=rng.uniform(1e-5, 1e-3, (8, 8)), cell=CellModel(kind="diode"), r_wire=1.0)
     V = rng.uniform(0, 5, (4, 8))
-    assert relative_error(get_backend("native").solve(xb, V).currents,
-                          get_backend("ngspice").solve(xb, V).currents) <= NONLINEAR_TOL
+    assert (
+        relative_error(
+            get_backend("native").solve(xb, V).currents, get_backend("ngspice").solve(xb, V).currents
+        )
+        <= NONLINEAR_TOL
+    )

@@ -39,17 +39,26 @@ DIRECTIVES = (".options ", ".model ", ".save ", ".dc ", ".op", ".end")
 def _cases() -> dict[str, str]:
     G = np.array([[1e-3, 2e-3], [5e-4, 2.5e-4]])
     resistor = Crossbar(G, r_wire=1.5, r_driver=10.0, r_sense=2.0, name="xb")
-    diode = Crossbar(G, cell=CellModel("diode", diode=DiodeModel(is_=2e-14, n=1.5)), r_wire=1.0, r_ref=100.0,
-                     name="dio")
-    net = Network((
-        Crossbar(G, cell=CellModel("1t1r", nmos=NmosModel(vto=0.4, lambda_=0.02), v_gate=2.5), r_wire=1.0,
-                 r_ref=1000.0, name="first"),
-        Crossbar(np.array([[1e-4], [3e-4]]), r_driver=5.0, name="second"),
-    ))
+    diode = Crossbar(
+        G, cell=CellModel("diode", diode=DiodeModel(is_=2e-14, n=1.5)), r_wire=1.0, r_ref=100.0, name="dio"
+    )
+    net = Network(
+        (
+            Crossbar(
+                G,
+                cell=CellModel("1t1r", nmos=NmosModel(vto=0.4, lambda_=0.02), v_gate=2.5),
+                r_wire=1.0,
+                r_ref=1000.0,
+                name="first",
+            ),
+            Crossbar(np.array([[1e-4], [3e-4]]), r_driver=5.0, name="second"),
+        )
+    )
     return {
         "resistor_2x2.cir": write_netlist(resistor, [0.1, 0.2], title="golden resistor"),
-        "diode_2x2_batch3.cir": write_netlist(diode, [[0.8, 0.9], [1.0, 0.0], [0.7, 1.2]],
-                                              options={"reltol": 1e-6, "itl1": 200}),
+        "diode_2x2_batch3.cir": write_netlist(
+            diode, [[0.8, 0.9], [1.0, 0.0], [0.7, 1.2]], options={"reltol": 1e-6, "itl1": 200}
+        ),
         "network_1t1r_resistor.cir": write_netlist(net, [0.3, 0.6], nodes=("r1_0_0", "s0_1")),
     }
 
@@ -64,7 +73,7 @@ def regenerate() -> None:
 def test_golden_decks(name: str) -> None:
     expected = (GOLDEN / name).read_text()
     assert expected.startswith(HEADER)
-    assert _cases()[name] == expected[len(HEADER):]
+    assert _cases()[name] == expected[len(HEADER) :]
 
 
 @pytest.mark.parametrize("kind,file", [("diode", "xbarsim_diode.lib"), ("nmos", "xbarsim_nmos.lib")])
@@ -75,13 +84,18 @@ def test_default_model_files_equal_generated_cards(kind: str, file: str) -> None
 
 def test_deck_is_deterministic_and_names_are_unique() -> None:
     rng = np.random.default_rng(7)
-    xb = Crossbar(rng.uniform(1e-6, 1e-4, (4, 3)), cell=CellModel("diode"), r_wire=1.0, r_driver=2.0, r_sense=3.0)
+    xb = Crossbar(
+        rng.uniform(1e-6, 1e-4, (4, 3)), cell=CellModel("diode"), r_wire=1.0, r_driver=2.0, r_sense=3.0
+    )
     V = rng.uniform(0, 1, (5, 4))
     a, b = write_netlist(xb, V), write_netlist(xb, V.copy())
     assert a == b
     elements = [ln.split()[0].lower() for ln in a.splitlines()[1:] if ln[:1].isalpha()]
     assert len(elements) == len(set(elements))
-    assert sum(e.startswith("rcell") for e in elements) == 12 and sum(e.startswith("ddio") for e in elements) == 12
+    assert (
+        sum(e.startswith("rcell") for e in elements) == 12
+        and sum(e.startswith("ddio") for e in elements) == 12
+    )
 
 
 def test_numbers_round_trip_exactly() -> None:
@@ -176,7 +190,9 @@ def test_check_topology_names_a_dangling_node() -> None:
 
 def test_check_topology_names_a_floating_node() -> None:
     topo = build(Crossbar(np.full((2, 2), 1e-4), cell=CellModel("diode")))
-    broken = dataclasses.replace(topo, diodes=(), resistors=tuple(g for g in topo.resistors if g.kind != "cell"))
+    broken = dataclasses.replace(
+        topo, diodes=(), resistors=tuple(g for g in topo.resistors if g.kind != "cell")
+    )
     with pytest.raises(TopologyError, match=r"node m0_0_0 has no DC path to ground"):
         check_topology(broken)
 
@@ -192,8 +208,11 @@ def test_check_topology_finds_an_element_shorted_on_itself() -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(
-    m=st.integers(1, 4), n=st.integers(1, 4), r=st.sampled_from([0.0, 1.0]),
-    kind=st.sampled_from(["resistor", "diode", "1t1r"]), two=st.booleans(),
+    m=st.integers(1, 4),
+    n=st.integers(1, 4),
+    r=st.sampled_from([0.0, 1.0]),
+    kind=st.sampled_from(["resistor", "diode", "1t1r"]),
+    two=st.booleans(),
 )
 def test_fast_node_names_equal_the_topology_names(m, n, r, kind, two) -> None:
     first = Crossbar(np.full((m, n), 1e-4), cell=CellModel(kind), r_wire=r, r_driver=r, r_sense=r, r_ref=5.0)

@@ -86,7 +86,9 @@ def test_single_diode_cell_matches_the_documented_diode_equation() -> None:
     V = np.array([[0.2], [0.6], [0.9], [1.5], [-0.8]])
     sol = NgspiceBackend(options=TIGHT).solve(Crossbar(np.array([[g]]), cell=CellModel("diode", diode=dm)), V)
     for k, v in enumerate(V[:, 0]):
-        expected = _solve_series(lambda u: float(diode_current(u, dm)), v, 1 / g, min(v, 0) - 1, max(v, 0) + 1)
+        expected = _solve_series(
+            lambda u: float(diode_current(u, dm)), v, 1 / g, min(v, 0) - 1, max(v, 0) + 1
+        )
         # Reverse bias: ~1e-12 A through gmin; Newton stops within abstol there, so compare absolutely.
         assert sol.currents[k, 0] == pytest.approx(expected, rel=1e-6, abs=1e-14)
 
@@ -107,12 +109,24 @@ def test_model_equations_match_ngspice_sweeps() -> None:
     dm, nm = DiodeModel(is_=2e-14, n=1.3), NmosModel(vto=0.45, kp=3e-4, lambda_=0.05)
     from xbarsim.spice.models import diode_card, nmos_card, nmos_geometry
 
-    deck = "\n".join([
-        "model probe", "Va a 0 0", "D1 a 0 dm", diode_card(dm, "dm"),
-        "Vd d 0 0", "Vg g 0 1.2", "Vs s 0 0.3", f"M1 d g s 0 nm {nmos_geometry(nm)}", nmos_card(nm, "nm"),
-        ".options reltol=1e-6 gmin=1e-9", ".save i(va) i(vd) i(vs) v(a) v(d)", ".dc Va -2 0.8 0.05 Vd -1 2 1.5",
-        ".end", "",
-    ])
+    deck = "\n".join(
+        [
+            "model probe",
+            "Va a 0 0",
+            "D1 a 0 dm",
+            diode_card(dm, "dm"),
+            "Vd d 0 0",
+            "Vg g 0 1.2",
+            "Vs s 0 0.3",
+            f"M1 d g s 0 nm {nmos_geometry(nm)}",
+            nmos_card(nm, "nm"),
+            ".options reltol=1e-6 gmin=1e-9",
+            ".save i(va) i(vd) i(vs) v(a) v(d)",
+            ".dc Va -2 0.8 0.05 Vd -1 2 1.5",
+            ".end",
+            "",
+        ]
+    )
     raw = parse_raw(run_deck(deck).raw)
     va, vd = raw["v(a)"], raw["v(d)"]
     assert raw.n_points > 150 and set(np.round(vd, 12)) == {-1.0, 0.5, 2.0}
@@ -125,7 +139,9 @@ def test_model_equations_match_ngspice_sweeps() -> None:
 # ---------------------------------------------------------------- independent deck
 
 
-def _hand_deck(G: np.ndarray, v: np.ndarray, r_wire: float, r_drv: float, r_sense: float, r_ref: float | None) -> str:
+def _hand_deck(
+    G: np.ndarray, v: np.ndarray, r_wire: float, r_drv: float, r_sense: float, r_ref: float | None
+) -> str:
     """The crossbar written directly from ARCHITECTURE.md's topology, without xbarsim.netlist."""
     M, N = G.shape
     out = ["independent crossbar deck"]
@@ -221,15 +237,23 @@ def test_benign_stderr_is_not_a_failure() -> None:
 
 
 def test_failure_classification_on_canned_logs() -> None:
-    conv = failure_error("Note: x\nWarning: source stepping failed\ndoAnalyses: trouble with node \"a\"\n", "run")
+    conv = failure_error(
+        'Note: x\nWarning: source stepping failed\ndoAnalyses: trouble with node "a"\n', "run"
+    )
     assert isinstance(conv, ConvergenceError) and "trouble with node" in str(conv)
     other = failure_error("Note: No compatibility mode selected!\nError: unknown subckt: x1\n", "run")
     assert type(other) is SimulationError and "unknown subckt" in str(other)
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"options": {"temp": 1.0}}, {"options": {"reltol": "1\n.control"}}, {"timeout": 0}, {"timeout": "1"},
-               {"executable": ""}]
+    "kwargs",
+    [
+        {"options": {"temp": 1.0}},
+        {"options": {"reltol": "1\n.control"}},
+        {"timeout": 0},
+        {"timeout": "1"},
+        {"executable": ""},
+    ],
 )
 def test_bad_backend_arguments(kwargs) -> None:
     with pytest.raises(InputError):
@@ -258,16 +282,20 @@ def test_large_batches_are_split_into_runs_and_joined() -> None:
     V = rng.uniform(0, 1, (7, 3))
     whole = NgspiceBackend().solve(net, V, nodes=("r0_1_1",))
     split = NgspiceBackend(max_batch=3).solve(net, V, nodes=("r0_1_1",))  # runs of 3, 3 and 1 vectors
-    for a, b in [(split.currents, whole.currents), (split.power, whole.power),
-                 (split.layer_voltages[0], whole.layer_voltages[0]),
-                 (split.node_voltages["r0_1_1"], whole.node_voltages["r0_1_1"])]:
+    for a, b in [
+        (split.currents, whole.currents),
+        (split.power, whole.power),
+        (split.layer_voltages[0], whole.layer_voltages[0]),
+        (split.node_voltages["r0_1_1"], whole.node_voltages["r0_1_1"]),
+    ]:
         assert a.shape == b.shape and relative_error(a, b) < 1e-12
     with pytest.raises(InputError, match="max_batch"):
         NgspiceBackend(max_batch=0)
 
 
-@pytest.mark.parametrize("name,points", [("resistor_2x2.cir", 1), ("diode_2x2_batch3.cir", 3),
-                                         ("network_1t1r_resistor.cir", 1)])
+@pytest.mark.parametrize(
+    "name,points", [("resistor_2x2.cir", 1), ("diode_2x2_batch3.cir", 3), ("network_1t1r_resistor.cir", 1)]
+)
 def test_golden_decks_run_in_ngspice(name: str, points: int) -> None:
     from pathlib import Path
 

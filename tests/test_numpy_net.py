@@ -52,7 +52,9 @@ def test_batched_training_equals_one_model_at_a_time() -> None:
     inits = [nn.init_weights(np.random.default_rng(s), 2, 25) for s in (11, 12)]
     W1 = np.concatenate([i[0] for i in inits])
     W2 = np.concatenate([i[1] for i in inits])
-    together = nn.train(X, T, W1, W2, [np.random.default_rng(21), np.random.default_rng(22)], lr=1.0, epochs=30)
+    together = nn.train(
+        X, T, W1, W2, [np.random.default_rng(21), np.random.default_rng(22)], lr=1.0, epochs=30
+    )
     for g, s in enumerate((21, 22)):
         alone = nn.train(X, T, inits[g][0], inits[g][1], [np.random.default_rng(s)], lr=1.0, epochs=30)
         np.testing.assert_allclose(together.W1[2 * g : 2 * g + 2], alone.W1, rtol=0, atol=1e-12)
@@ -90,7 +92,9 @@ def test_training_learns_the_glyphs() -> None:
 def test_monitor_history() -> None:
     X, T = glyphs(5), one_hot()
     W1, W2 = nn.init_weights(np.random.default_rng(0), 2, 25)
-    res = nn.train(X, T, W1, W2, [np.random.default_rng(0)], epochs=6, monitor=lambda e, a, b: e, monitor_every=2)
+    res = nn.train(
+        X, T, W1, W2, [np.random.default_rng(0)], epochs=6, monitor=lambda e, a, b: e, monitor_every=2
+    )
     assert res.history == (2, 4, 6)
 
 

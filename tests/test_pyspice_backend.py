@@ -23,7 +23,11 @@ def _circuits():
         ("resistor", Crossbar(G, r_wire=1.0, r_driver=3.0, r_sense=2.0), 0.0),
         ("diode", Crossbar(G, cell=CellModel("diode"), r_wire=1.0, r_ref=200.0), 0.5),
         ("1t1r", Crossbar(G, cell=CellModel("1t1r", v_gate=2.0), r_wire=1.0), 0.0),
-        ("network", Network((Crossbar(G, r_ref=1000.0, r_wire=1.0), Crossbar(rng.uniform(1e-5, 1e-4, (4, 2))))), 0.0),
+        (
+            "network",
+            Network((Crossbar(G, r_ref=1000.0, r_wire=1.0), Crossbar(rng.uniform(1e-5, 1e-4, (4, 2))))),
+            0.0,
+        ),
     ]
 
 

@@ -18,7 +18,9 @@ from xbarsim.quant import (
     weight_range,
 )
 
-finite = st.floats(min_value=-50, max_value=50, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
+finite = st.floats(
+    min_value=-50, max_value=50, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64
+)
 weight_arrays = arrays(np.float64, st.tuples(st.integers(1, 8), st.integers(1, 8)), elements=finite)
 
 
@@ -157,7 +159,9 @@ def test_lloyd_three_clusters_found_from_a_bad_start() -> None:
     rng = np.random.default_rng(1)
     w = np.r_[rng.normal(0, 0.01, 90), 5 + rng.normal(0, 0.01, 5), -5 + rng.normal(0, 0.01, 5)]
     res = quantize_lloyd(w, 3)
-    np.testing.assert_allclose(res.levels, [w[95:].mean(), w[:90].mean(), w[90:95].mean()], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        res.levels, [w[95:].mean(), w[:90].mean(), w[90:95].mean()], rtol=0, atol=1e-12
+    )
     q = quantize_quantile(w, 3)
     assert np.sum((res.weights[0] - w) ** 2) < 0.01 * np.sum((q.weights[0] - w) ** 2)
 

@@ -34,14 +34,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _mlp(rng, hidden=8):
-    return [Flatten(), Dense(rng.normal(size=(784, hidden)) * 0.1, rng.normal(size=hidden) * 0.1, "relu", "dense1"),
-            Dense(rng.normal(size=(hidden, 10)), rng.normal(size=10) * 0.1, "softmax", "output")]
+    return [
+        Flatten(),
+        Dense(rng.normal(size=(784, hidden)) * 0.1, rng.normal(size=hidden) * 0.1, "relu", "dense1"),
+        Dense(rng.normal(size=(hidden, 10)), rng.normal(size=10) * 0.1, "softmax", "output"),
+    ]
 
 
 def _cnn(rng):
-    return [Conv(rng.normal(size=(3, 3, 1, 4)) * 0.5, rng.normal(size=4) * 0.1, "relu", "conv1"), Pool(4), Flatten(),
-            Dense(rng.normal(size=(6 * 6 * 4, 8)) * 0.2, rng.normal(size=8) * 0.1, "relu", "dense1"),
-            Dense(rng.normal(size=(8, 10)), rng.normal(size=10) * 0.1, "softmax", "output")]
+    return [
+        Conv(rng.normal(size=(3, 3, 1, 4)) * 0.5, rng.normal(size=4) * 0.1, "relu", "conv1"),
+        Pool(4),
+        Flatten(),
+        Dense(rng.normal(size=(6 * 6 * 4, 8)) * 0.2, rng.normal(size=8) * 0.1, "relu", "dense1"),
+        Dense(rng.normal(size=(8, 10)), rng.normal(size=10) * 0.1, "softmax", "output"),
+    ]
 
 
 @pytest.mark.parametrize("k", [2, 3, 8])
@@ -156,22 +163,75 @@ def test_cli_errors(capsys, tmp_path, monkeypatch, argv, match):
 @requires_tf
 def test_cli_train_and_infer(capsys, tmp_path):
     model = tmp_path / "m.keras"
-    code, out, err = _run(capsys, "train", "--arch", "mlp", "--hidden", "16", "--epochs", "1", "--data-dir", str(DATA),
-                          "--limit", "300", "--out", str(model))
+    code, out, err = _run(
+        capsys,
+        "train",
+        "--arch",
+        "mlp",
+        "--hidden",
+        "16",
+        "--epochs",
+        "1",
+        "--data-dir",
+        str(DATA),
+        "--limit",
+        "300",
+        "--out",
+        str(model),
+    )
     assert code == 0, err
     assert model.is_file() and (tmp_path / "m.history.json").is_file() and "test acc" in out
     js = tmp_path / "r.json"
-    code, out, err = _run(capsys, "infer", "--model", str(model), "--data-dir", str(DATA), "--levels", "4",
-                          "--backend", "ideal", "--tile", "64", "--json", str(js))
+    code, out, err = _run(
+        capsys,
+        "infer",
+        "--model",
+        str(model),
+        "--data-dir",
+        str(DATA),
+        "--levels",
+        "4",
+        "--backend",
+        "ideal",
+        "--tile",
+        "64",
+        "--json",
+        str(js),
+    )
     assert code == 0, err
     r = json.loads(js.read_text())
-    for key in ("accuracy_float", "accuracy_quantized", "accuracy_circuit", "n_synapses", "n_tiles", "layer_errors",
-                "seconds"):
+    for key in (
+        "accuracy_float",
+        "accuracy_quantized",
+        "accuracy_circuit",
+        "n_synapses",
+        "n_tiles",
+        "layer_errors",
+        "seconds",
+    ):
         assert key in r
-    assert r["accuracy_circuit"] == r["accuracy_quantized"] and r["n_tiles"] == 13 + 1  # ceil(785 / 64) row blocks x 1, plus the output layer
+    assert (
+        r["accuracy_circuit"] == r["accuracy_quantized"] and r["n_tiles"] == 13 + 1
+    )  # ceil(785 / 64) row blocks x 1, plus the output layer
     assert "accuracy  float" in out
-    code, out, err = _run(capsys, "infer", "--model", str(model), "--data-dir", str(DATA), "--r-wire", "1",
-                          "--limit", "20", "--calibrate", "data", "--cal-images", "20", "--json", str(js))
+    code, out, err = _run(
+        capsys,
+        "infer",
+        "--model",
+        str(model),
+        "--data-dir",
+        str(DATA),
+        "--r-wire",
+        "1",
+        "--limit",
+        "20",
+        "--calibrate",
+        "data",
+        "--cal-images",
+        "20",
+        "--json",
+        str(js),
+    )
     assert code == 0, err
     r = json.loads(js.read_text())
     assert r["backend"] == "native" and r["n_images"] == 20 and r["layer_errors"][0]["rms_relative"] > 0
@@ -180,10 +240,22 @@ def test_cli_train_and_infer(capsys, tmp_path):
 @requires_tf
 @requires_plot
 def test_grid_example_quick(tmp_path):
-    spec = importlib.util.spec_from_file_location("romero_zaliz_grid", ROOT / "examples" / "romero_zaliz_grid.py")
+    spec = importlib.util.spec_from_file_location(
+        "romero_zaliz_grid", ROOT / "examples" / "romero_zaliz_grid.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    argv = ["--quick", "--datasets", "mnist", "--data-dir", str(DATA), "--out", str(tmp_path), "--test-limit", "100"]
+    argv = [
+        "--quick",
+        "--datasets",
+        "mnist",
+        "--data-dir",
+        str(DATA),
+        "--out",
+        str(tmp_path),
+        "--test-limit",
+        "100",
+    ]
     assert mod.main(argv) == 0
     rows = (tmp_path / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + 4 * 3  # header + networks x levels

@@ -42,7 +42,9 @@ def test_scheduler_address_and_killed_worker(tmp_path) -> None:
     import dask
     from distributed import LocalCluster
 
-    spec = parse_spec({"experiment": "selftest", "fixed": {"crash_trial": 1}, "grid": {"trial": [0, 1, 2, 3]}})
+    spec = parse_spec(
+        {"experiment": "selftest", "fixed": {"crash_trial": 1}, "grid": {"trial": [0, 1, 2, 3]}}
+    )
     # allowed-failures 0: one death makes KilledWorker (fewer slow worker restarts in the test)
     with (
         dask.config.set({"distributed.scheduler.allowed-failures": 0}),

@@ -63,12 +63,15 @@ def test_shipped_example_sweeps_are_valid() -> None:
 
 BAD = [
     ('experiment = "crossbar_mc"\n[grid]\nbogus = [1, 2]\n', "unknown parameter 'bogus'"),
-    ('experiment = "crossbar_mc"\n[fixed]\nrows = "many"\n', "parameter 'rows' of experiment 'crossbar_mc' must be int"),
+    (
+        'experiment = "crossbar_mc"\n[fixed]\nrows = "many"\n',
+        "parameter 'rows' of experiment 'crossbar_mc' must be int",
+    ),
     ('experiment = "crossbar_mc"\n[grid]\nrows = [4, 2.5]\n', "must be int, got float 2.5"),
     ('experiment = "crossbar_mc"\n[grid]\npreset = []\n', "'preset' is an empty list"),
     ('experiment = "crossbar_mc"\n[grid]\nrows = 4\n', "'rows' must be a list"),
     ('experiment = "nope"\n', "unknown experiment 'nope'"),
-    ('[grid]\nrows = [1]\n', "missing 'experiment"),
+    ("[grid]\nrows = [1]\n", "missing 'experiment"),
     ('experiment = "crossbar_mc"\nexperimnt = 1\n', "unknown top-level key 'experimnt'"),
     ('experiment = "crossbar_mc"\n[fixed]\nrows = 4\n[grid]\nrows = [1, 2]\n', "in both [fixed] and [grid]"),
     ('experiment = "crossbar_mc"\n[grid]\nrows = [1, 1]\n', "same value twice"),
@@ -77,7 +80,10 @@ BAD = [
     ('experiment = "crossbar_mc"\n[fixed]\nread_noise = true\n', "must be float, got bool"),
     ('experiment = "crossbar_mc"\n[plot]\nz = "rows"\n', "unknown key 'z' in [plot]"),
     ('experiment = "crossbar_mc\n', "invalid TOML"),
-    ('experiment = "crossbar_mc"\n[grid]\npreset = ["hfo2-1t1r-8", "hfo2-1t1r-9"]\n', "unknown level distribution 'hfo2-1t1r-9'"),
+    (
+        'experiment = "crossbar_mc"\n[grid]\npreset = ["hfo2-1t1r-8", "hfo2-1t1r-9"]\n',
+        "unknown level distribution 'hfo2-1t1r-9'",
+    ),
     ('experiment = "crossbar_mc"\n[fixed]\nbackend = "spice3"\n', "unknown backend 'spice3'"),
 ]
 
@@ -104,7 +110,12 @@ def test_bad_spec_real_cli_process(tmp_path) -> None:
     p = _write(tmp_path, BAD[0][0], "bad.toml")
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
     r = subprocess.run(
-        [sys.executable, "-m", "xbarsim", "sweep", "run", str(p)], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "xbarsim", "sweep", "run", str(p)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "unknown parameter 'bogus'" in r.stderr

@@ -20,14 +20,21 @@ from xbarsim.sweep.store import ResultsStore
 
 def _selftest_spec(trials: int = 6, **fixed) -> object:
     return parse_spec(
-        {"name": "st", "experiment": "selftest", "fixed": {"seed": 3, **fixed}, "grid": {"x": [1.0, 2.0], "trial": list(range(trials))}}
+        {
+            "name": "st",
+            "experiment": "selftest",
+            "fixed": {"seed": 3, **fixed},
+            "grid": {"x": [1.0, 2.0], "trial": list(range(trials))},
+        }
     )
 
 
 def test_store_roundtrip_and_done_is_final(tmp_path) -> None:
     with ResultsStore(tmp_path / "r.sqlite") as st:
         st.record_point("a", "selftest", {"x": 1}, status="failed", error="boom", version="t")
-        st.record_point("a", "selftest", {"x": 1}, status="done", result={"value": 2.0}, attempts=2, version="t")
+        st.record_point(
+            "a", "selftest", {"x": 1}, status="done", result={"value": 2.0}, attempts=2, version="t"
+        )
         st.record_point("a", "selftest", {"x": 1}, status="failed", error="late", version="t")  # ignored
         rows = st.rows()
         assert len(rows) == 1 and rows[0]["status"] == "done" and rows[0]["result"] == {"value": 2.0}
@@ -70,7 +77,9 @@ def test_failed_points_recorded_and_retried_on_request(tmp_path) -> None:
 
 def test_dead_worker_point_is_identified_others_finish(tmp_path) -> None:
     """A task that kills its worker process breaks the pool; the sweep rebuilds it and goes on."""
-    spec = parse_spec({"experiment": "selftest", "fixed": {"crash_trial": 2}, "grid": {"trial": list(range(5))}})
+    spec = parse_spec(
+        {"experiment": "selftest", "fixed": {"crash_trial": 2}, "grid": {"trial": list(range(5))}}
+    )
     with ResultsStore(tmp_path / "r.sqlite") as st:
         rep = run_sweep(spec, st, workers=2, max_attempts=2, progress=False)
         assert (rep.done, rep.failed) == (4, 1)
@@ -92,7 +101,9 @@ def test_crossbar_mc_is_pure_and_sensible() -> None:
 
 def test_summary_export_and_status_cli(tmp_path, capsys) -> None:
     spec_path = tmp_path / "s.toml"
-    spec_path.write_text('experiment = "selftest"\n[grid]\nx = [1.0, 3.0]\ntrial = {stop = 5}\n[plot]\nx = "x"\ny = "value"\n')
+    spec_path.write_text(
+        'experiment = "selftest"\n[grid]\nx = [1.0, 3.0]\ntrial = {stop = 5}\n[plot]\nx = "x"\ny = "value"\n'
+    )
     db = tmp_path / "s.sqlite"
     assert main(["sweep", "run", str(spec_path), "--db", str(db), "--workers", "1"]) == 0
     assert "10 done" in capsys.readouterr().out
@@ -117,7 +128,9 @@ def test_summary_export_and_status_cli(tmp_path, capsys) -> None:
 @requires_plot
 def test_plot_cli_writes_png(tmp_path, capsys) -> None:
     spec_path = tmp_path / "p.toml"
-    spec_path.write_text('experiment = "selftest"\n[grid]\nx = [1.0, 2.0]\ntrial = {stop = 3}\n[plot]\nx = "x"\ny = "value"\n')
+    spec_path.write_text(
+        'experiment = "selftest"\n[grid]\nx = [1.0, 2.0]\ntrial = {stop = 3}\n[plot]\nx = "x"\ny = "value"\n'
+    )
     db = tmp_path / "p.sqlite"
     assert main(["sweep", "run", str(spec_path), "--db", str(db), "--workers", "1"]) == 0
     png = tmp_path / "p.png"
@@ -155,7 +168,12 @@ def test_mnist_mc_trial_on_committed_subset(tmp_path, monkeypatch) -> None:
     data = Path(__file__).resolve().parent / "data"
     base = {
         **get_experiment("mnist_mc").defaults(),
-        "data_dir": str(data), "n_test": 100, "hidden": 8, "epochs": 1, "levels": 4, "tile": 64,
+        "data_dir": str(data),
+        "n_test": 100,
+        "hidden": 8,
+        "epochs": 1,
+        "levels": 4,
+        "tile": 64,
     }
     a = run_experiment("mnist_mc", base)
     assert len(list((tmp_path / "cache" / "models").glob("*.keras"))) == 1  # trained once, cached

@@ -27,8 +27,14 @@ def _count(topo, kind):
     ref=st.booleans(),
 )
 def test_element_and_node_counts(m, n, r_wire, r_driver, r_sense, kind, ref) -> None:
-    xb = Crossbar(np.full((m, n), 1e-3), cell=CellModel(kind), r_wire=r_wire, r_driver=r_driver,
-                  r_sense=r_sense, r_ref=10.0 if ref else None)
+    xb = Crossbar(
+        np.full((m, n), 1e-3),
+        cell=CellModel(kind),
+        r_wire=r_wire,
+        r_driver=r_driver,
+        r_sense=r_sense,
+        r_ref=10.0 if ref else None,
+    )
     t = build(xb)
     assert _count(t, "cell") == m * n
     assert _count(t, "rw") == (m * (n - 1) if r_wire else 0)
@@ -59,9 +65,15 @@ def test_names_are_deterministic_and_merged_nodes_keep_the_earliest_name() -> No
     xb = Crossbar(np.full((2, 2), 1e-3), r_wire=1.0)
     t = build(xb)
     assert t.node_names == (
-        "0", "in_0", "in_1", "s0_0", "s0_1",
-        "r0_0_1", "r0_1_1",
-        "c0_0_0", "c0_0_1",
+        "0",
+        "in_0",
+        "in_1",
+        "s0_0",
+        "s0_1",
+        "r0_0_1",
+        "r0_1_1",
+        "c0_0_0",
+        "c0_0_1",
     )
     assert build(xb).node_names == t.node_names
     assert t.node_name(int(t.sense_nodes[0][1])) == "s0_1"

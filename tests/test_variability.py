@@ -88,7 +88,9 @@ def test_same_rng_same_devices_and_shape() -> None:
 def test_stuck_at_faults_rates_and_values() -> None:
     d = preset_distribution("hfo2-1t1r-8")
     n = 40000
-    G = sample_conductances(d, np.full(n, 3), np.random.default_rng(5), stuck_hrs_rate=0.1, stuck_lrs_rate=0.05)
+    G = sample_conductances(
+        d, np.full(n, 3), np.random.default_rng(5), stuck_hrs_rate=0.1, stuck_lrs_rate=0.05
+    )
     hrs = np.mean(G == d.g_hrs)
     lrs = np.mean(G == d.g_lrs)
     # binomial: 4 standard deviations
@@ -97,7 +99,9 @@ def test_stuck_at_faults_rates_and_values() -> None:
     G2 = sample_conductances(d, np.full(100, 0), np.random.default_rng(5), stuck_lrs_rate=1.0, g_lrs=1e-3)
     np.testing.assert_array_equal(G2, 1e-3)
     with pytest.raises(InputError, match="must not exceed 1"):
-        sample_conductances(d, np.zeros(3, int), np.random.default_rng(0), stuck_hrs_rate=0.6, stuck_lrs_rate=0.6)
+        sample_conductances(
+            d, np.zeros(3, int), np.random.default_rng(0), stuck_hrs_rate=0.6, stuck_lrs_rate=0.6
+        )
 
 
 def test_read_noise_relative_sigma() -> None:

@@ -45,7 +45,9 @@ def check_conductance(G: object, what: str = "conductance matrix") -> np.ndarray
     except (TypeError, ValueError):
         raise InputError(f"{what} must be numeric") from None
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise InputError(f"{what} must be a non-empty 2-D array (M inputs x N outputs), got shape {arr.shape}")
+        raise InputError(
+            f"{what} must be a non-empty 2-D array (M inputs x N outputs), got shape {arr.shape}"
+        )
     bad = ~np.isfinite(arr)
     if bad.any():
         i, j = np.argwhere(bad)[0]

@@ -205,9 +205,7 @@ class Network:
         for k in range(len(layers) - 1):
             a, b = layers[k], layers[k + 1]
             if a.r_ref is None:
-                raise InputError(
-                    f"layer {k} ({a.name}) needs r_ref: its sense voltages drive layer {k + 1}"
-                )
+                raise InputError(f"layer {k} ({a.name}) needs r_ref: its sense voltages drive layer {k + 1}")
             if a.n_outputs != b.n_inputs:
                 raise InputError(
                     f"layer {k} ({a.name}) has {a.n_outputs} outputs but layer {k + 1} "

@@ -186,13 +186,17 @@ class MappedLayer:
         for t, g in zip(self.tiles, G):
             g = np.asarray(g, dtype=np.float64)
             if g.shape != t.crossbar.shape:
-                raise InputError(f"layer {self.name}: G of shape {g.shape} for a tile of shape {t.crossbar.shape}")
+                raise InputError(
+                    f"layer {self.name}: G of shape {g.shape} for a tile of shape {t.crossbar.shape}"
+                )
             tiles.append(replace(t, crossbar=t.crossbar.replace(G=g), gain=None))
         return replace(self, tiles=tuple(tiles))
 
     def with_circuit(self, **changes: Any) -> MappedLayer:
         """A copy whose crossbars have some fields changed (``cell``, ``r_wire``, ``r_driver``...)."""
-        return replace(self, tiles=tuple(replace(t, crossbar=t.crossbar.replace(**changes)) for t in self.tiles))
+        return replace(
+            self, tiles=tuple(replace(t, crossbar=t.crossbar.replace(**changes)) for t in self.tiles)
+        )
 
     def nearest_table_levels(self, table: LevelTable | None = None) -> np.ndarray:
         """For each entry of ``g_levels``, the index of the nearest level of the device table."""
@@ -307,8 +311,17 @@ def map_matrix(
     g_levels.setflags(write=False)
     A.setflags(write=False)
     return MappedLayer(
-        name=name, kind=kind, A=A, tiles=tuple(tiles), g_levels=g_levels, scale=float(a), v_read=table.v_read,
-        scheme=scheme, activation=activation, kernel=kernel, table=table,
+        name=name,
+        kind=kind,
+        A=A,
+        tiles=tuple(tiles),
+        g_levels=g_levels,
+        scale=float(a),
+        v_read=table.v_read,
+        scheme=scheme,
+        activation=activation,
+        kernel=kernel,
+        table=table,
     )
 
 
@@ -351,9 +364,18 @@ class TileSolver:
     (needed for ngspice's nonlinear transistor), in chunks of ``chunk`` vectors.
     """
 
-    def __init__(self, backend: str | Any = "ideal", *, linear: bool | None = None, chunk: int = 4096,
-                 backend_options: dict[str, Any] | None = None, rng: np.random.Generator | None = None) -> None:
-        self.backend = get_backend(backend, **(backend_options or {})) if isinstance(backend, str) else backend
+    def __init__(
+        self,
+        backend: str | Any = "ideal",
+        *,
+        linear: bool | None = None,
+        chunk: int = 4096,
+        backend_options: dict[str, Any] | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        self.backend = (
+            get_backend(backend, **(backend_options or {})) if isinstance(backend, str) else backend
+        )
         self.linear = linear
         self.chunk = int(chunk)
         if self.chunk < 1:
@@ -474,8 +496,16 @@ def map_model(ops: list[Any], table: LevelTable, **options: Any) -> MappedModel:
         if isinstance(op, (Dense, Conv)):
             kernel = tuple(int(s) for s in op.W.shape[:3]) if isinstance(op, Conv) else None
             out.append(
-                map_matrix(augment(op.W, op.b), table, name=op.name, kind="conv" if kernel else "dense",
-                           activation=op.activation, kernel=kernel, index=k, **options)
+                map_matrix(
+                    augment(op.W, op.b),
+                    table,
+                    name=op.name,
+                    kind="conv" if kernel else "dense",
+                    activation=op.activation,
+                    kernel=kernel,
+                    index=k,
+                    **options,
+                )
             )
             k += 1
         else:
@@ -510,11 +540,19 @@ class LayerError:
     @property
     def rms_relative(self) -> float:
         """||circuit - ideal|| / ||ideal|| (Frobenius) over everything seen."""
-        return math.sqrt(self.sum_sq_diff / self.sum_sq_ideal) if self.sum_sq_ideal else math.sqrt(self.sum_sq_diff)
+        return (
+            math.sqrt(self.sum_sq_diff / self.sum_sq_ideal)
+            if self.sum_sq_ideal
+            else math.sqrt(self.sum_sq_diff)
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"layer": self.name, "max_relative": self.max_relative, "rms_relative": self.rms_relative,
-                "n_vectors": self.n_vectors}
+        return {
+            "layer": self.name,
+            "max_relative": self.max_relative,
+            "rms_relative": self.rms_relative,
+            "n_vectors": self.n_vectors,
+        }
 
 
 def model_forward(
@@ -572,8 +610,9 @@ Calibration = Literal["none", "uniform", "data"]
 CALIBRATIONS: tuple[str, ...] = ("none", "uniform", "data")
 
 
-def calibrate_layer(layer: MappedLayer, solver: TileSolver, how: Calibration = "uniform",
-                    X: np.ndarray | None = None) -> MappedLayer:
+def calibrate_layer(
+    layer: MappedLayer, solver: TileSolver, how: Calibration = "uniform", X: np.ndarray | None = None
+) -> MappedLayer:
     """Per-column digital gains that make each tile's sensed currents match the ideal cell currents.
 
     Wire resistance and the access transistor lower every column's current by a column-dependent
@@ -659,8 +698,9 @@ def _offset_gains(I_c: np.ndarray, I_i: np.ndarray) -> np.ndarray:
     return np.r_[_column_gains(I_c[:, :-1], target), g_ref]
 
 
-def calibrate(model: MappedModel, solver: TileSolver, how: Calibration = "uniform",
-              x: np.ndarray | None = None) -> MappedModel:
+def calibrate(
+    model: MappedModel, solver: TileSolver, how: Calibration = "uniform", x: np.ndarray | None = None
+) -> MappedModel:
     """:func:`calibrate_layer` for every mapped layer; ``"data"`` uses images ``x`` (B, H, W[, C]).
 
     For data calibration each layer's calibration inputs are the activations of the ideal
@@ -672,7 +712,9 @@ def calibrate(model: MappedModel, solver: TileSolver, how: Calibration = "unifor
         raise InputError("data calibration needs calibration images")
     inputs: list[np.ndarray] = []
     _collect_inputs(model, x, inputs)
-    return model.with_layers([calibrate_layer(layer, solver, "data", X) for layer, X in zip(model.layers, inputs)])
+    return model.with_layers(
+        [calibrate_layer(layer, solver, "data", X) for layer, X in zip(model.layers, inputs)]
+    )
 
 
 def _collect_inputs(model: MappedModel, x: np.ndarray, out: list[np.ndarray]) -> None:

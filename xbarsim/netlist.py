@@ -198,22 +198,41 @@ def _element_lines(net: Network, topo: Topology, name: Sequence[str]) -> list[st
             vals = [values[0]] * grp.value.size
         else:
             vals = [repr(r) for r in grp.value.tolist()]  # finite floats: repr is spice_number
-        add(grp.layer, grp.i, grp.j, [
-            f"{pre}{i}_{j} {name[a]} {name[b]} {t}"
-            for i, j, a, b, t in zip(grp.i.tolist(), grp.j.tolist(), grp.n1.tolist(), grp.n2.tolist(), vals)
-        ])
+        add(
+            grp.layer,
+            grp.i,
+            grp.j,
+            [
+                f"{pre}{i}_{j} {name[a]} {name[b]} {t}"
+                for i, j, a, b, t in zip(
+                    grp.i.tolist(), grp.j.tolist(), grp.n1.tolist(), grp.n2.tolist(), vals
+                )
+            ],
+        )
     for grp in topo.diodes:  # anode on the row side
         model = f"{DIODE_MODEL_NAME}{grp.layer}"
-        add(grp.layer, grp.i, grp.j, [
-            f"Ddio{grp.layer}_{i}_{j} {name[a]} {name[b]} {model}"
-            for i, j, a, b in zip(grp.i.tolist(), grp.j.tolist(), grp.n1.tolist(), grp.n2.tolist())
-        ])
+        add(
+            grp.layer,
+            grp.i,
+            grp.j,
+            [
+                f"Ddio{grp.layer}_{i}_{j} {name[a]} {name[b]} {model}"
+                for i, j, a, b in zip(grp.i.tolist(), grp.j.tolist(), grp.n1.tolist(), grp.n2.tolist())
+            ],
+        )
     for mg in topo.mosfets:  # drain gate source bulk
         model = f"{NMOS_MODEL_NAME}{mg.layer} {nmos_geometry(net.layers[mg.layer].cell.nmos)}"
-        add(mg.layer, mg.i, mg.j, [
-            f"Mmos{mg.layer}_{i}_{j} {name[d]} {name[g]} {name[s]} 0 {model}"
-            for i, j, d, g, s in zip(mg.i.tolist(), mg.j.tolist(), mg.d.tolist(), mg.g.tolist(), mg.s.tolist())
-        ])
+        add(
+            mg.layer,
+            mg.i,
+            mg.j,
+            [
+                f"Mmos{mg.layer}_{i}_{j} {name[d]} {name[g]} {name[s]} 0 {model}"
+                for i, j, d, g, s in zip(
+                    mg.i.tolist(), mg.j.tolist(), mg.d.tolist(), mg.g.tolist(), mg.s.tolist()
+                )
+            ],
+        )
     if not text:
         return []
     k = np.concatenate(keys)
@@ -223,8 +242,10 @@ def _element_lines(net: Network, topo: Topology, name: Sequence[str]) -> list[st
     for idx in order.tolist():
         if k[idx, 0] != layer:
             layer = int(k[idx, 0])
-            out.append(f"* layer {layer} elements, column by column: R (resistors), D (diodes, anode on the "
-                       "row side), M (NMOS: drain gate source bulk)")
+            out.append(
+                f"* layer {layer} elements, column by column: R (resistors), D (diodes, anode on the "
+                "row side), M (NMOS: drain gate source bulk)"
+            )
         out.append(text[idx])
     return out
 
@@ -279,7 +300,9 @@ def build_deck(
             vals = [spice_number(v) for v in x[:, i]]  # type: ignore[index]
             pts = [f"{k}, {v}" for k, v in enumerate(vals)] + [f"{batch}, {vals[-1]}"]
             body = _chunks(pts, 8)
-            lines.append(f"Bin_{i} {name[n]} 0 V=pwl(V({INDEX_NODE}), {body[0]}" + ("" if len(body) > 1 else ")"))
+            lines.append(
+                f"Bin_{i} {name[n]} 0 V=pwl(V({INDEX_NODE}), {body[0]}" + ("" if len(body) > 1 else ")")
+            )
             for c, chunk in enumerate(body[1:], start=1):
                 lines.append(f"+ , {chunk}" + (")" if c == len(body) - 1 else ""))
             source_vectors.append(f"i(bin_{i})")

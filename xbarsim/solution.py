@@ -78,7 +78,9 @@ class Solution:
             backend=first.backend,
             seconds=seconds,
             sensed_by_voltage=first.sensed_by_voltage,
-            node_voltages={k: np.concatenate([p.node_voltages[k] for p in parts]) for k in first.node_voltages},
+            node_voltages={
+                k: np.concatenate([p.node_voltages[k] for p in parts]) for k in first.node_voltages
+            },
         )
 
     @property

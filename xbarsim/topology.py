@@ -162,8 +162,18 @@ def build(circuit: Circuit) -> Topology:
         def add(kind: str, i, j, a, b, val, L: int = L) -> None:
             i = np.asarray(i, dtype=np.int64).ravel()
             raw_edges.append(
-                (kind, L, i, np.asarray(j, dtype=np.int64).ravel(), np.asarray(a).ravel(),
-                 np.asarray(b).ravel(), np.broadcast_to(np.asarray(val, dtype=np.float64).ravel() if np.ndim(val) else np.float64(val), i.shape).copy())
+                (
+                    kind,
+                    L,
+                    i,
+                    np.asarray(j, dtype=np.int64).ravel(),
+                    np.asarray(a).ravel(),
+                    np.asarray(b).ravel(),
+                    np.broadcast_to(
+                        np.asarray(val, dtype=np.float64).ravel() if np.ndim(val) else np.float64(val),
+                        i.shape,
+                    ).copy(),
+                )
             )
 
         add("drv", ar_m, np.zeros(M), layer_in, r[:, 0], xb.r_driver)
@@ -212,9 +222,12 @@ def build(circuit: Circuit) -> Topology:
     for kind_, L, i, j, a, b, val in raw_edges:
         keep = val != 0.0
         if keep.any():
-            resistors.append(ElementGroup(kind_, L, i[keep], j[keep], remap[a[keep]], remap[b[keep]], val[keep]))
+            resistors.append(
+                ElementGroup(kind_, L, i[keep], j[keep], remap[a[keep]], remap[b[keep]], val[keep])
+            )
     diodes = tuple(
-        ElementGroup("dio", L, i, j, remap[a], remap[b], np.full(i.shape, np.nan)) for L, i, j, a, b in raw_diodes
+        ElementGroup("dio", L, i, j, remap[a], remap[b], np.full(i.shape, np.nan))
+        for L, i, j, a, b in raw_diodes
     )
     mosfets = tuple(MosGroup(L, i, j, remap[d], remap[g], remap[s]) for L, i, j, d, g, s in raw_mos)
     last = net.layers[-1]

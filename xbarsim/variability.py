@@ -86,7 +86,9 @@ class LevelDistribution:
             if np.any(c <= 0):
                 raise InputError(f"read currents of level {k} of {self.name!r} must be > 0 A")
             if np.any(np.diff(c) < 0):
-                raise InputError(f"read currents of level {k} of {self.name!r} must not fall as the quantile rises")
+                raise InputError(
+                    f"read currents of level {k} of {self.name!r} must not fall as the quantile rises"
+                )
             q.setflags(write=False)
             c.setflags(write=False)
             qs.append(q)
@@ -184,7 +186,9 @@ class LevelDistribution:
             grid = np.union1d(lo, hi)
             err = 0.5 * (1.0 - self.cdf(k, grid)) + 0.5 * self.cdf(k + 1, grid)
             j = int(np.argmin(err))
-            out.append(LevelOverlap(k, k + 1, gap, gap / self.v_read, float(max(err[j], 0.0)), float(grid[j])))
+            out.append(
+                LevelOverlap(k, k + 1, gap, gap / self.v_read, float(max(err[j], 0.0)), float(grid[j]))
+            )
         return out
 
     def describe(self) -> str:
@@ -264,7 +268,9 @@ def _parse(text: str, name: str) -> LevelDistribution:
         if v_read is None:
             v_read = vr
         elif not np.isclose(vr, v_read, rtol=1e-9, atol=0):
-            raise InputError(f"{name}: every row must share one read voltage ({v_read:g} V), row {lineno} has {vr:g} V")
+            raise InputError(
+                f"{name}: every row must share one read voltage ({v_read:g} V), row {lineno} has {vr:g} V"
+            )
         per_level.setdefault(level, []).append((vals[0], vals[-1]) if quantile_form else (np.nan, vals[0]))
     if v_read is None:
         raise InputError(f"{name}: no data rows")
@@ -285,7 +291,9 @@ def _parse(text: str, name: str) -> LevelDistribution:
         dist = LevelDistribution(name, v_read, tuple(qs), tuple(cs), illustrative=illustrative, source=source)
     med = dist.median_conductances
     if np.any(np.diff(med) <= 0):
-        raise InputError(f"{name}: level medians must rise with the level index (level 0 = lowest conductance)")
+        raise InputError(
+            f"{name}: level medians must rise with the level index (level 0 = lowest conductance)"
+        )
     return dist
 
 
@@ -397,7 +405,9 @@ def _faults_and_noise(
     if h > 0 or lr > 0:
         f = rng.random(G.shape)
         G[f < h] = dist.g_hrs if g_hrs is None else check_real(g_hrs, "g_hrs", positive=True)
-        G[(f >= h) & (f < h + lr)] = dist.g_lrs if g_lrs is None else check_real(g_lrs, "g_lrs", positive=True)
+        G[(f >= h) & (f < h + lr)] = (
+            dist.g_lrs if g_lrs is None else check_real(g_lrs, "g_lrs", positive=True)
+        )
     if read_noise:
         G = apply_read_noise(G, rng, read_noise)
     return G

@@ -70,7 +70,9 @@ def get_backend(name: str, **options: Any) -> Backend:
     try:
         return cls(**options)
     except TypeError as exc:  # an option the backend does not take
-        raise InputError(f"backend {name!r} does not accept these options ({', '.join(options)}): {exc}") from None
+        raise InputError(
+            f"backend {name!r} does not accept these options ({', '.join(options)}): {exc}"
+        ) from None
 
 
 def solve(

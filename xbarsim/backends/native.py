@@ -121,7 +121,9 @@ class NativeBackend:
         """The (cached) transfer matrix of a linear circuit; raises InputError for nonlinear ones."""
         entry = self._entry(circuit)
         if not entry.mna.is_linear:
-            raise InputError("the transfer matrix exists only for linear cells (resistor, or 1t1r with mos='linear')")
+            raise InputError(
+                "the transfer matrix exists only for linear cells (resistor, or 1t1r with mos='linear')"
+            )
         ids = tuple(node_index(entry.mna.topo, n) for n in nodes)
         if ids not in entry.transfers:
             entry.transfers[ids] = transfer(entry.mna, np.array(ids, dtype=np.int64), ordering=self.ordering)
@@ -140,7 +142,9 @@ class NativeBackend:
             out = tr.apply(x)
             amm = out[:, tr.cols["amm"]]
             src = out[:, tr.cols["src"]]
-            sense = {L: out[:, tr.cols[f"sense{L}"]] for L in range(len(net.layers)) if f"sense{L}" in tr.cols}
+            sense = {
+                L: out[:, tr.cols[f"sense{L}"]] for L in range(len(net.layers)) if f"sense{L}" in tr.cols
+            }
             node_v = out[:, tr.cols["nodes"]]
         else:
             amm, src, sense, node_v = self._solve_nonlinear(entry, net, x, nodes)
@@ -171,17 +175,23 @@ class NativeBackend:
             entry.newton = NewtonSolver(mna, self.options)
         solver = entry.newton
         node_ids = np.array([node_index(topo, n) for n in nodes], dtype=np.int64)
-        amm_nodes = topo.sense_nodes[topo.ammeter_layer] if topo.ammeter_layer is not None else np.zeros(0, np.int64)
+        amm_nodes = (
+            topo.sense_nodes[topo.ammeter_layer] if topo.ammeter_layer is not None else np.zeros(0, np.int64)
+        )
         B = x.shape[0]
         xf_all = solver.mna.fixed_values(x)
         amm = np.zeros((B, amm_nodes.size))
         src = np.zeros((B, topo.input_nodes.size))
-        sense = {L: np.zeros((B, topo.sense_nodes[L].size)) for L in range(len(net.layers)) if L != topo.ammeter_layer}
+        sense = {
+            L: np.zeros((B, topo.sense_nodes[L].size))
+            for L in range(len(net.layers))
+            if L != topo.ammeter_layer
+        }
         node_v = np.zeros((B, node_ids.size))
         K = self.chunk if self.chunk else max(1, min(32, CHUNK_UNKNOWNS // max(1, solver.n_u)))
         warm = None
         for b0 in range(0, B, K):
-            xf = xf_all[b0:b0 + K]
+            xf = xf_all[b0 : b0 + K]
             try:
                 xu, state = solver.solve_chunk(xf, warm)
             except _Failed as exc:
@@ -206,4 +216,3 @@ class NativeBackend:
 
 
 __all__ = ["NativeBackend"]
-

@@ -108,8 +108,10 @@ class DeckBackend:
     def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
         t0 = time.perf_counter()
         x = check_voltages(V, as_network(circuit).n_inputs)
-        parts = [self._solve_chunk(circuit, x[k : k + self.max_batch], tuple(nodes))
-                 for k in range(0, x.shape[0], self.max_batch)]
+        parts = [
+            self._solve_chunk(circuit, x[k : k + self.max_batch], tuple(nodes))
+            for k in range(0, x.shape[0], self.max_batch)
+        ]
         seconds = time.perf_counter() - t0
         if len(parts) == 1:
             return dataclasses.replace(parts[0], seconds=seconds)

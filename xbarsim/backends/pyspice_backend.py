@@ -85,7 +85,9 @@ def _shared() -> Any:
         return _SHARED
     lib = find_libngspice()
     if lib is None:
-        raise NgspiceNotFound(f"libngspice not found (set {ENV_VAR} to its path; Debian: apt-get install libngspice0)")
+        raise NgspiceNotFound(
+            f"libngspice not found (set {ENV_VAR} to its path; Debian: apt-get install libngspice0)"
+        )
     _quiet_pyspice_logging()
     from PySpice.Spice.NgSpice.Shared import NgSpiceShared
 

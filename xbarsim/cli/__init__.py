@@ -40,7 +40,9 @@ class _UsageError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = _Parser(prog="xbarsim", description="Circuit-level simulation of neural networks on memristor crossbars.")
+    parser = _Parser(
+        prog="xbarsim", description="Circuit-level simulation of neural networks on memristor crossbars."
+    )
     parser.add_argument("--version", action="version", version=f"xbarsim {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -84,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line, the traceback only on request
         if os.environ.get("XBARSIM_DEBUG"):
             raise
-        return fail(f"internal error ({type(exc).__name__}: {exc}); rerun with XBARSIM_DEBUG=1 for the traceback")
+        return fail(
+            f"internal error ({type(exc).__name__}: {exc}); rerun with XBARSIM_DEBUG=1 for the traceback"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -62,13 +62,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--grid", type=int, choices=(5, 7), default=5, help="glyph grid (default 5)")
     p.add_argument("--seed", type=_seed, default=0, help="training seed (default 0)")
-    p.add_argument("--alpha", type=_alpha, default=1.0, help="recognition the quantized net must keep (default 1.0)")
+    p.add_argument(
+        "--alpha", type=_alpha, default=1.0, help="recognition the quantized net must keep (default 1.0)"
+    )
     p.add_argument("--max-q", type=_positive_int, default=40, help="largest q tried (default 40)")
     p.add_argument("--voltages", default="1,5,10", help="input voltages, comma-separated (default 1,5,10)")
-    p.add_argument("--backend", default="ngspice", choices=tuple(REGISTRY), help="circuit simulator (default ngspice)")
+    p.add_argument(
+        "--backend", default="ngspice", choices=tuple(REGISTRY), help="circuit simulator (default ngspice)"
+    )
     p.add_argument("--epochs", type=_positive_int, default=500, help="training epochs (default 500)")
-    p.add_argument("--mapping", choices=("differential", "single"), default="differential",
-                   help="weight->conductance mapping (default differential; single = the paper's literal shape)")
+    p.add_argument(
+        "--mapping",
+        choices=("differential", "single"),
+        default="differential",
+        help="weight->conductance mapping (default differential; single = the paper's literal shape)",
+    )
     p.add_argument("--json", metavar="FILE", help="write the full result as JSON")
     p.add_argument("--plot-dir", metavar="DIR", help="write the Fig. 3 and Fig. 6b PNGs here")
     p.set_defaults(func=run_kim)
@@ -79,8 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Trains the 5x5 net, quantizes it, simulates the circuit at 1, 5 and 10 V, runs a "
         "small study for Figs. 4a and 5 and writes result.json and PNGs.",
     )
-    d.add_argument("--out-dir", default="xbarsim-demo", metavar="DIR", help="output folder (default ./xbarsim-demo)")
-    d.add_argument("--backend", default="ngspice", choices=tuple(REGISTRY), help="circuit simulator (default ngspice)")
+    d.add_argument(
+        "--out-dir", default="xbarsim-demo", metavar="DIR", help="output folder (default ./xbarsim-demo)"
+    )
+    d.add_argument(
+        "--backend", default="ngspice", choices=tuple(REGISTRY), help="circuit simulator (default ngspice)"
+    )
     d.add_argument("--seed", type=_seed, default=0, help="training seed (default 0)")
     d.set_defaults(func=run_demo)
 
@@ -103,7 +115,9 @@ def format_report(res: dict[str, Any]) -> str:
         f"  {res['n_weights']} weights, weight range {res['weight_range']:.3f}",
     ]
     if res["q_found"]:
-        lines.append(f"  level search (alpha {res['alpha']:.0%}): q = {res['q']} -> {len(res['levels'])} levels")
+        lines.append(
+            f"  level search (alpha {res['alpha']:.0%}): q = {res['q']} -> {len(res['levels'])} levels"
+        )
     else:
         lines.append(f"  level search (alpha {res['alpha']:.0%}): not reached up to q = {res['max_q']}")
     lines.append("      level value   weights")
@@ -120,11 +134,19 @@ def format_report(res: dict[str, Any]) -> str:
             f"{_pct(pv['ideal_accuracy']):>10}   {_pct(pv['mean_current_gap']):>8}  {_pct(pv['max_current_gap']):>8}   "
             f"{_pct(pv['mean_current_gap_passive']):>8}        {pv['shockley_model_rel_error']:9.1e}"
         )
-    lines.append("  gap = |I_sim - I_calc| / |I_calc| of the output currents, I_calc = ideal calculation (no loading);")
-    lines.append("  passive = same node equations with the ideal diode law; paper: gap up to 27 % at 1 V, recognition 100 %")
+    lines.append(
+        "  gap = |I_sim - I_calc| / |I_calc| of the output currents, I_calc = ideal calculation (no loading);"
+    )
+    lines.append(
+        "  passive = same node equations with the ideal diode law; paper: gap up to 27 % at 1 V, recognition 100 %"
+    )
     if any(pv["v_in"] <= 1.3 for pv in res["per_voltage"].values()):
-        lines.append("  note: at V_in <= 1.3 V no hidden voltage of a passive circuit reaches layer 2's 0.65 V threshold,")
-        lines.append("        so layer 2 only leaks sub-threshold current while the ideal calculation still conducts")
+        lines.append(
+            "  note: at V_in <= 1.3 V no hidden voltage of a passive circuit reaches layer 2's 0.65 V threshold,"
+        )
+        lines.append(
+            "        so layer 2 only leaks sub-threshold current while the ideal calculation still conducts"
+        )
     return "\n".join(lines)
 
 
@@ -170,7 +192,10 @@ def run_kim(args: argparse.Namespace) -> int:
         from ..experiments.kim2024_plots import plot_current_gap, plot_levels
 
         out = Path(args.plot_dir)
-        for p in (plot_levels(res, out / "kim2024_fig3.png"), plot_current_gap(res, out / "kim2024_fig6b.png")):
+        for p in (
+            plot_levels(res, out / "kim2024_fig3.png"),
+            plot_current_gap(res, out / "kim2024_fig6b.png"),
+        ):
             print(f"  wrote {p}")
     sys.stdout.flush()
     return 0

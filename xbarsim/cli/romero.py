@@ -14,46 +14,108 @@ log = logging.getLogger(__name__)
 
 
 def _data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"), help="dataset (default mnist)")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (default: $XBARSIM_DATA, then ~/.keras/datasets)")
+    p.add_argument(
+        "--dataset", default="mnist", choices=("mnist", "fashion-mnist"), help="dataset (default mnist)"
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder with the IDX files (default: $XBARSIM_DATA, then ~/.keras/datasets)",
+    )
     p.add_argument("--limit", type=int, metavar="N", help="use only the first N images")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser("train", help="train a Romero-Zaliz 2021 MLP or CNN on binarized MNIST / Fashion-MNIST")
+    t = sub.add_parser(
+        "train", help="train a Romero-Zaliz 2021 MLP or CNN on binarized MNIST / Fashion-MNIST"
+    )
     t.add_argument("--arch", choices=("mlp", "cnn"), default="mlp", help="network kind (default mlp)")
-    t.add_argument("--hidden", type=int, default=128, metavar="UNITS", help="units per hidden dense layer, 8-128 (default 128)")
+    t.add_argument(
+        "--hidden",
+        type=int,
+        default=128,
+        metavar="UNITS",
+        help="units per hidden dense layer, 8-128 (default 128)",
+    )
     t.add_argument("--layers", type=int, default=1, metavar="N", help="MLP hidden layers, 1-4 (default 1)")
     t.add_argument("--conv", type=int, default=1, metavar="N", help="CNN conv+pool blocks, 1-3 (default 1)")
-    t.add_argument("--filters", type=int, default=16, choices=(8, 16, 32), help="CNN filters per conv layer (default 16)")
+    t.add_argument(
+        "--filters", type=int, default=16, choices=(8, 16, 32), help="CNN filters per conv layer (default 16)"
+    )
     t.add_argument("--pool", type=int, default=2, metavar="P", help="CNN pooling P x P, 2-8 (default 2)")
-    t.add_argument("--epochs", type=int, default=30, metavar="N", help="training epochs (default 30, the paper's)")
+    t.add_argument(
+        "--epochs", type=int, default=30, metavar="N", help="training epochs (default 30, the paper's)"
+    )
     t.add_argument("--seed", type=int, default=0, help="random seed (process-global inside Keras; default 0)")
     _data_options(t)
-    t.add_argument("--out", "-o", required=True, metavar="FILE.keras", help="model file; its training record goes to FILE.history.json")
+    t.add_argument(
+        "--out",
+        "-o",
+        required=True,
+        metavar="FILE.keras",
+        help="model file; its training record goes to FILE.history.json",
+    )
     t.set_defaults(func=run_train)
 
-    i = sub.add_parser("infer", help="quantize a trained model, map it on crossbar tiles and measure accuracy")
-    i.add_argument("--model", "-m", required=True, metavar="FILE.keras", help="model written by 'xbarsim train'")
+    i = sub.add_parser(
+        "infer", help="quantize a trained model, map it on crossbar tiles and measure accuracy"
+    )
+    i.add_argument(
+        "--model", "-m", required=True, metavar="FILE.keras", help="model written by 'xbarsim train'"
+    )
     _data_options(i)
-    i.add_argument("--method", choices=("quantile", "weight-range", "lloyd", "none"), default="quantile",
-                   help="quantization: quantile (the paper's, default), weight-range (Kim 2024), lloyd (Lloyd-Max per layer) or none")
+    i.add_argument(
+        "--method",
+        choices=("quantile", "weight-range", "lloyd", "none"),
+        default="quantile",
+        help="quantization: quantile (the paper's, default), weight-range (Kim 2024), lloyd (Lloyd-Max per layer) or none",
+    )
     i.add_argument("--levels", type=int, default=8, metavar="K", help="quantization levels k (default 8)")
-    i.add_argument("--bias", choices=("quantized", "float"), default="quantized", help="quantize biases with the weights (default) or keep them float")
+    i.add_argument(
+        "--bias",
+        choices=("quantized", "float"),
+        default="quantized",
+        help="quantize biases with the weights (default) or keep them float",
+    )
     i.add_argument("--table", metavar="NAME", help="device level table preset (default hfo2-1t1r-K)")
-    i.add_argument("--scheme", choices=("differential", "offset"), default="differential", help="signed weights as column pairs (default) or an offset column")
+    i.add_argument(
+        "--scheme",
+        choices=("differential", "offset"),
+        default="differential",
+        help="signed weights as column pairs (default) or an offset column",
+    )
     i.add_argument("--tile", type=int, default=128, metavar="T", help="largest array side (default 128)")
     i.add_argument("--cell", choices=("1t1r", "resistor"), default="1t1r", help="cell kind (default 1t1r)")
-    i.add_argument("--r-wire", type=float, default=0.0, metavar="OHM", help="wire segment resistance (default 0)")
-    i.add_argument("--backend", choices=tuple(REGISTRY), default="native", help="circuit backend (default native)")
-    i.add_argument("--mos", choices=("linear", "level1"), default="linear",
-                   help="native backend's 1T1R transistor: linear channel conductance (fast) or the level-1 law")
-    i.add_argument("--timeout", type=float, default=600.0, metavar="S", help="ngspice time limit per run (default 600)")
-    i.add_argument("--calibrate", choices=("none", "uniform", "data"), default="none",
-                   help="per-column digital gain trim: none (default), uniform (one all-v_read read per tile) "
-                   "or data (each differential pair's two gains fitted by least squares to the ideal difference on "
-                   "--cal-images training images)")
-    i.add_argument("--cal-images", type=int, default=500, metavar="N", help="training images for --calibrate data (default 500)")
+    i.add_argument(
+        "--r-wire", type=float, default=0.0, metavar="OHM", help="wire segment resistance (default 0)"
+    )
+    i.add_argument(
+        "--backend", choices=tuple(REGISTRY), default="native", help="circuit backend (default native)"
+    )
+    i.add_argument(
+        "--mos",
+        choices=("linear", "level1"),
+        default="linear",
+        help="native backend's 1T1R transistor: linear channel conductance (fast) or the level-1 law",
+    )
+    i.add_argument(
+        "--timeout", type=float, default=600.0, metavar="S", help="ngspice time limit per run (default 600)"
+    )
+    i.add_argument(
+        "--calibrate",
+        choices=("none", "uniform", "data"),
+        default="none",
+        help="per-column digital gain trim: none (default), uniform (one all-v_read read per tile) "
+        "or data (each differential pair's two gains fitted by least squares to the ideal difference on "
+        "--cal-images training images)",
+    )
+    i.add_argument(
+        "--cal-images",
+        type=int,
+        default=500,
+        metavar="N",
+        help="training images for --calibrate data (default 500)",
+    )
     i.add_argument("--batch", type=int, default=1000, metavar="N", help="images per batch (default 1000)")
     i.add_argument("--json", metavar="FILE", help="write the full result as JSON")
     i.set_defaults(func=run_infer)
@@ -69,18 +131,33 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError(f"--out must end in .keras, got {args.out!r}")
     if not out.parent.is_dir():
         raise InputError(f"directory of --out does not exist: {out.parent}")
-    spec = km.ArchSpec(arch=args.arch, hidden=args.hidden, layers=args.layers, conv=args.conv, filters=args.filters,
-                       pool=args.pool)
+    spec = km.ArchSpec(
+        arch=args.arch,
+        hidden=args.hidden,
+        layers=args.layers,
+        conv=args.conv,
+        filters=args.filters,
+        pool=args.pool,
+    )
     x, y = load_binary(args.dataset, "train", data_dir=args.data_dir, limit=args.limit)
     xt, yt = load_binary(args.dataset, "test", data_dir=args.data_dir)
     res = km.train(spec, x, y, epochs=args.epochs, seed=args.seed, verbose=2 if args.verbose else 0)
     acc = float((km.forward(km.extract(res.model), xt).argmax(1) == yt).mean())
-    res.extra.update({"dataset": args.dataset, "n_train": int(x.shape[0]), "test_accuracy": acc, "n_test": int(xt.shape[0])})
+    res.extra.update(
+        {
+            "dataset": args.dataset,
+            "n_train": int(x.shape[0]),
+            "test_accuracy": acc,
+            "n_test": int(xt.shape[0]),
+        }
+    )
     km.save(res, out)
     h = res.history
-    print(f"{spec.label}: {args.epochs} epochs on {x.shape[0]} {args.dataset} images in {res.seconds:.1f} s; "
-          f"train acc {h['accuracy'][-1]:.4f}, val acc {h.get('val_accuracy', [float('nan')])[-1]:.4f}, "
-          f"test acc {acc:.4f} ({xt.shape[0]} images)")
+    print(
+        f"{spec.label}: {args.epochs} epochs on {x.shape[0]} {args.dataset} images in {res.seconds:.1f} s; "
+        f"train acc {h['accuracy'][-1]:.4f}, val acc {h.get('val_accuracy', [float('nan')])[-1]:.4f}, "
+        f"test acc {acc:.4f} ({xt.shape[0]} images)"
+    )
     print(f"saved {out} and {km.history_path(out)}")
     return 0
 
@@ -99,8 +176,17 @@ def run_infer(args: argparse.Namespace) -> int:
     if args.backend == "ngspice":
         opts["timeout"] = args.timeout
     config = InferenceConfig(
-        method=args.method, levels=args.levels, bias=args.bias, table=args.table, scheme=args.scheme, tile=args.tile,
-        cell=args.cell, r_wire=args.r_wire, backend=args.backend, backend_options=opts, batch=args.batch,
+        method=args.method,
+        levels=args.levels,
+        bias=args.bias,
+        table=args.table,
+        scheme=args.scheme,
+        tile=args.tile,
+        cell=args.cell,
+        r_wire=args.r_wire,
+        backend=args.backend,
+        backend_options=opts,
+        batch=args.batch,
         calibration=args.calibrate,
     )
     config.level_table()  # fail early on an unknown table

@@ -14,28 +14,77 @@ from ..backends import REGISTRY
 
 
 def _add_circuit_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--conductance", "-G", required=True, metavar="FILE", help="(M, N) conductances in siemens, .npy or .csv")
-    p.add_argument("--voltages", "-V", required=True, metavar="FILE", help="(B, M) or (M,) input voltages, .npy or .csv")
-    p.add_argument("--cell", choices=("resistor", "diode", "1t1r"), default="resistor", help="cell kind (default resistor)")
-    p.add_argument("--v-gate", type=float, default=3.3, metavar="VOLT", help="1T1R gate voltage (default 3.3)")
-    p.add_argument("--diode-threshold", type=float, default=0.65, metavar="VOLT", help="diode threshold of the ideal law (default 0.65)")
-    p.add_argument("--r-wire", type=float, default=0.0, metavar="OHM", help="resistance of each wire segment (default 0)")
-    p.add_argument("--r-driver", type=float, default=0.0, metavar="OHM", help="input driver resistance (default 0)")
-    p.add_argument("--r-sense", type=float, default=0.0, metavar="OHM", help="column-to-sense-node resistance (default 0)")
-    p.add_argument("--r-ref", type=float, default=None, metavar="OHM", help="reference resistor to ground: outputs become its voltages")
+    p.add_argument(
+        "--conductance",
+        "-G",
+        required=True,
+        metavar="FILE",
+        help="(M, N) conductances in siemens, .npy or .csv",
+    )
+    p.add_argument(
+        "--voltages", "-V", required=True, metavar="FILE", help="(B, M) or (M,) input voltages, .npy or .csv"
+    )
+    p.add_argument(
+        "--cell",
+        choices=("resistor", "diode", "1t1r"),
+        default="resistor",
+        help="cell kind (default resistor)",
+    )
+    p.add_argument(
+        "--v-gate", type=float, default=3.3, metavar="VOLT", help="1T1R gate voltage (default 3.3)"
+    )
+    p.add_argument(
+        "--diode-threshold",
+        type=float,
+        default=0.65,
+        metavar="VOLT",
+        help="diode threshold of the ideal law (default 0.65)",
+    )
+    p.add_argument(
+        "--r-wire", type=float, default=0.0, metavar="OHM", help="resistance of each wire segment (default 0)"
+    )
+    p.add_argument(
+        "--r-driver", type=float, default=0.0, metavar="OHM", help="input driver resistance (default 0)"
+    )
+    p.add_argument(
+        "--r-sense",
+        type=float,
+        default=0.0,
+        metavar="OHM",
+        help="column-to-sense-node resistance (default 0)",
+    )
+    p.add_argument(
+        "--r-ref",
+        type=float,
+        default=None,
+        metavar="OHM",
+        help="reference resistor to ground: outputs become its voltages",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("solve", help="solve one crossbar for a batch of input vectors")
     _add_circuit_options(p)
-    p.add_argument("--backend", default="ideal", choices=tuple(REGISTRY), help="solver backend (default ideal)")
-    p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="ngspice time limit per run (default 600)")
     p.add_argument(
-        "--backend-option", action="append", default=[], metavar="KEY=VALUE",
+        "--backend", default="ideal", choices=tuple(REGISTRY), help="solver backend (default ideal)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=600.0, metavar="S", help="ngspice time limit per run (default 600)"
+    )
+    p.add_argument(
+        "--backend-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="option passed to the backend, repeatable (e.g. mos=linear or reltol=1e-6 for native; "
         "ngspice: options are ngspice .options, e.g. reltol=1e-6)",
     )
-    p.add_argument("--out", "-o", metavar="FILE", help="write (B, N) outputs (.npy or .csv): amperes, or volts with --r-ref")
+    p.add_argument(
+        "--out",
+        "-o",
+        metavar="FILE",
+        help="write (B, N) outputs (.npy or .csv): amperes, or volts with --r-ref",
+    )
     p.add_argument("--netlist", metavar="FILE", help="also write the ngspice deck of this circuit and inputs")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=run_solve)
@@ -135,7 +184,11 @@ def run_solve(args: argparse.Namespace) -> int:
         "output": "voltage" if sol.sensed_by_voltage else "current",
         "max_abs_current": float(np.max(np.abs(sol.currents))),
         "max_abs_output": float(np.max(np.abs(out))),
-        "power_w": {"mean": float(np.mean(sol.power)), "max": float(np.max(sol.power)), "total": float(np.sum(sol.power))},
+        "power_w": {
+            "mean": float(np.mean(sol.power)),
+            "max": float(np.max(sol.power)),
+            "total": float(np.sum(sol.power)),
+        },
         "seconds": seconds,
     }
     if args.out:
@@ -144,8 +197,12 @@ def run_solve(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     else:
         unit = "V" if sol.sensed_by_voltage else "A"
-        print(f"{xb.n_inputs}x{xb.n_outputs} {xb.cell.kind} crossbar, {V.shape[0]} input vector(s), backend {sol.backend}")
-        print(f"max |output| = {summary['max_abs_output']:.6g} {unit}, mean power = {summary['power_w']['mean']:.6g} W, {seconds:.3g} s")
+        print(
+            f"{xb.n_inputs}x{xb.n_outputs} {xb.cell.kind} crossbar, {V.shape[0]} input vector(s), backend {sol.backend}"
+        )
+        print(
+            f"max |output| = {summary['max_abs_output']:.6g} {unit}, mean power = {summary['power_w']['mean']:.6g} W, {seconds:.3g} s"
+        )
         if not args.out:
             with np.printoptions(precision=6, suppress=False, linewidth=120):
                 print(out)

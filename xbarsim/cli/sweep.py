@@ -20,19 +20,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         if spec_required:
             q.add_argument("spec", metavar="SWEEP.toml", help="sweep file")
         else:
-            q.add_argument("spec", nargs="?", metavar="SWEEP.toml", help="sweep file (default: every sweep in --db)")
+            q.add_argument(
+                "spec", nargs="?", metavar="SWEEP.toml", help="sweep file (default: every sweep in --db)"
+            )
         q.add_argument("--db", metavar="FILE", help="results file (default: <sweep file stem>.sqlite here)")
         if not spec_required:
-            q.add_argument("--sweep", metavar="NAME", help="pick one stored sweep by name when --db holds several")
+            q.add_argument(
+                "--sweep", metavar="NAME", help="pick one stored sweep by name when --db holds several"
+            )
 
     r = ss.add_parser("run", help="run the points of a sweep that are not stored yet")
     common(r, True)
-    r.add_argument("--workers", type=int, metavar="N", help="worker processes (default: CPU count; Dask local: 2)")
+    r.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (default: CPU count; Dask local: 2)"
+    )
     g = r.add_mutually_exclusive_group()
     g.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask distributed scheduler")
-    g.add_argument("--dask-local", action="store_true", help="start a Dask LocalCluster with worker processes")
+    g.add_argument(
+        "--dask-local", action="store_true", help="start a Dask LocalCluster with worker processes"
+    )
     r.add_argument("--retry-failed", action="store_true", help="run points recorded as failed again")
-    r.add_argument("--max-attempts", type=int, default=3, metavar="K", help="worker deaths before a point is failed (default 3)")
+    r.add_argument(
+        "--max-attempts",
+        type=int,
+        default=3,
+        metavar="K",
+        help="worker deaths before a point is failed (default 3)",
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     r.set_defaults(func=run_run)
 
@@ -50,10 +64,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl = ss.add_parser("plot", help="error-bar plot of a metric against a parameter")
     common(pl, False)
     pl.add_argument("--x", metavar="PARAM", help="parameter on the x axis (default: the sweep's [plot] x)")
-    pl.add_argument("--y", metavar="METRIC", help="metric on the y axis, or several separated by commas (default: the sweep's [plot] y)")
+    pl.add_argument(
+        "--y",
+        metavar="METRIC",
+        help="metric on the y axis, or several separated by commas (default: the sweep's [plot] y)",
+    )
     pl.add_argument("--by", metavar="PARAM", help="one series per value of this parameter")
-    pl.add_argument("--stat", choices=("std", "ci95"), help="error bar: spread of trials (std) or 95%% CI of the mean")
-    pl.add_argument("--hist", action="store_true", help="histogram of the metric over the trials instead (one per --by value)")
+    pl.add_argument(
+        "--stat", choices=("std", "ci95"), help="error bar: spread of trials (std) or 95%% CI of the mean"
+    )
+    pl.add_argument(
+        "--hist",
+        action="store_true",
+        help="histogram of the metric over the trials instead (one per --by value)",
+    )
     pl.add_argument("--out", "-o", metavar="FILE", help="image file (default: <sweep name>_<metric>.png)")
     pl.set_defaults(func=run_plot)
 

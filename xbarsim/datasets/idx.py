@@ -30,7 +30,12 @@ log = logging.getLogger(__name__)
 
 Split = Literal["train", "test"]
 DATASETS: tuple[str, ...] = ("mnist", "fashion-mnist")
-_ALIASES = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "fashion_mnist": "fashion-mnist", "fashion": "fashion-mnist"}
+_ALIASES = {
+    "mnist": "mnist",
+    "fashion-mnist": "fashion-mnist",
+    "fashion_mnist": "fashion-mnist",
+    "fashion": "fashion-mnist",
+}
 _PREFIX = {"train": "train", "test": "t10k"}
 #: IDX element type codes -> numpy dtype (big-endian).
 _DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -88,8 +93,10 @@ def parse_idx(raw: bytes, what: str = "IDX data") -> np.ndarray:
         raise InputError(f"{what} is truncated: header says {shape} ({need} bytes), file has {have}")
     if have > need:
         raise InputError(f"{what} has {have - need} bytes after the {shape} payload; not an IDX file")
-    return np.frombuffer(raw, dtype=dtype, count=need // dtype.itemsize, offset=head).reshape(shape).astype(
-        dtype.newbyteorder("=")
+    return (
+        np.frombuffer(raw, dtype=dtype, count=need // dtype.itemsize, offset=head)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
     )
 
 
@@ -209,7 +216,9 @@ def load(
     else:
         x, y = read_idx(hit[0]), read_idx(hit[1])
     if x.ndim != 3 or y.ndim != 1:
-        raise InputError(f"{name} {split}: expected images (N, H, W) and labels (N,), got {x.shape} and {y.shape}")
+        raise InputError(
+            f"{name} {split}: expected images (N, H, W) and labels (N,), got {x.shape} and {y.shape}"
+        )
     if x.shape[0] != y.shape[0]:
         raise InputError(f"{name} {split}: {x.shape[0]} images but {y.shape[0]} labels")
     if limit is not None:

@@ -128,7 +128,9 @@ def _check_grid(grid: object) -> int:
 
 def _init(grid: int, seeds: Sequence[int], per_seed: int, settings: TrainSettings):
     rngs = [np.random.default_rng(int(s)) for s in seeds]
-    parts = [numpy_net.init_weights(r, per_seed, grid * grid, N_HIDDEN, N_OUT, settings.init_scale) for r in rngs]
+    parts = [
+        numpy_net.init_weights(r, per_seed, grid * grid, N_HIDDEN, N_OUT, settings.init_scale) for r in rngs
+    ]
     return rngs, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
@@ -279,7 +281,9 @@ def run_study(
         seeds = seeds_all[c : c + per_chunk]
         rngs, W1, W2 = _init(g, seeds, models_per_seed, settings)
         res = numpy_net.train(X, T, W1, W2, rngs, lr=settings.lr, epochs=settings.epochs, monitor=monitor)
-        wr = np.ptp(np.concatenate([res.W1.reshape(res.n_models, -1), res.W2.reshape(res.n_models, -1)], 1), axis=1)
+        wr = np.ptp(
+            np.concatenate([res.W1.reshape(res.n_models, -1), res.W2.reshape(res.n_models, -1)], 1), axis=1
+        )
         parts.append(
             (
                 np.repeat(seeds, models_per_seed),
@@ -380,7 +384,9 @@ class KimCircuit:
 
 
 def layer_conductances(
-    quantized: QuantResult | Sequence[np.ndarray], design: CircuitDesign = CircuitDesign(), bias_scale: float = 0.0
+    quantized: QuantResult | Sequence[np.ndarray],
+    design: CircuitDesign = CircuitDesign(),
+    bias_scale: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Conductance matrices (G1, G2) of a net under ``design.mapping`` (see module notes)."""
     W = quantized.weights if isinstance(quantized, QuantResult) else list(quantized)
@@ -602,7 +608,9 @@ def build_circuit(
     cell = CellModel(kind="diode", diode=design.diode)
     net = Network(
         (
-            Crossbar(G1, cell, r_wire=design.r_wire, r_driver=design.r_driver, r_ref=float(r_ref), name="kim_l1"),
+            Crossbar(
+                G1, cell, r_wire=design.r_wire, r_driver=design.r_driver, r_ref=float(r_ref), name="kim_l1"
+            ),
             Crossbar(G2, cell, r_wire=design.r_wire, r_driver=design.r_driver, r_ref=None, name="kim_l2"),
         )
     )
@@ -641,15 +649,23 @@ def deck_text(
 
     _, quant = train_and_quantize(grid, seed, alpha=alpha, max_q=max_q, settings=settings)
     kc = build_circuit(quant, float(v_in), design=design)
-    text = write_netlist(kc.network, glyph_voltages(grid, float(v_in)), title=f"kim2024 {grid}x{grid} seed {seed} at {v_in:g} V")
+    text = write_netlist(
+        kc.network,
+        glyph_voltages(grid, float(v_in)),
+        title=f"kim2024 {grid}x{grid} seed {seed} at {v_in:g} V",
+    )
     title, rest = text.split("\n", 1)
     head = [
         title,
-        (f"* Kim et al. 2024 circuit: {design.mapping} mapping, q = {quant.bins}, r_ref = {kc.r_ref:.6g} ohm, "
-        f"bias scale = {kc.bias_scale:g}"),
+        (
+            f"* Kim et al. 2024 circuit: {design.mapping} mapping, q = {quant.bins}, r_ref = {kc.r_ref:.6g} ohm, "
+            f"bias scale = {kc.bias_scale:g}"
+        ),
         f"* sweep point k = digit k ({grid}x{grid} glyph, lit pixel = {v_in:g} V); outputs i(Vam1_k) = digit score k",
-        (f"* regenerate: python examples/kim2024_fig6b.py --grid {grid} --seed {seed} --epochs {settings.epochs} "
-        f"--deck <this file> --deck-voltage {v_in:g}"),
+        (
+            f"* regenerate: python examples/kim2024_fig6b.py --grid {grid} --seed {seed} --epochs {settings.epochs} "
+            f"--deck <this file> --deck-voltage {v_in:g}"
+        ),
     ]
     return "\n".join(head) + "\n" + rest
 
@@ -738,7 +754,9 @@ def run_kim2024(
             "mean_current_gap": mean_gap(gap),
             "max_current_gap": float(np.nanmax(gap)) if np.isfinite(gap).any() else None,
             "mean_current_gap_passive": mean_gap(gap_model),
-            "shockley_model_rel_error": float(np.max(np.abs(i_sim - exact)) / max(np.max(np.abs(exact)), 1e-300)),
+            "shockley_model_rel_error": float(
+                np.max(np.abs(i_sim - exact)) / max(np.max(np.abs(exact)), 1e-300)
+            ),
             "r_ref": kc.r_ref,
             "bias_scale": kc.bias_scale,
             "i_sim": i_sim.tolist(),

@@ -70,7 +70,9 @@ def plot_range_vs_q(study: StudyResult, path: str | os.PathLike[str]) -> Path:
         alpha=0.3,
     )
     qs = np.unique(study.min_q[found])
-    ax.plot(qs, [np.median(study.weight_range[found & (study.min_q == q)]) for q in qs], "k.-", label="median")
+    ax.plot(
+        qs, [np.median(study.weight_range[found & (study.min_q == q)]) for q in qs], "k.-", label="median"
+    )
     ax.set_xlabel(f"minimal q for {study.alpha:.0%} recognition")
     ax.set_ylabel("weight range max(W) - min(W)")
     ax.set_title(
@@ -115,7 +117,10 @@ def plot_current_gap(result: dict[str, Any], path: str | os.PathLike[str]) -> Pa
     for ax, (lab, pv) in zip(axes, per.items()):
         gap = np.array([[np.nan if x is None else x for x in row] for row in pv["current_gap"]], dtype=float)
         im = ax.imshow(100 * gap, vmin=0, vmax=100 * vmax, cmap="viridis")
-        ax.set_title(f"{lab} V: mean {100 * pv['mean_current_gap']:.1f} %, recog. {pv['spice_accuracy']:.0%}", fontsize=9)
+        ax.set_title(
+            f"{lab} V: mean {100 * pv['mean_current_gap']:.1f} %, recog. {pv['spice_accuracy']:.0%}",
+            fontsize=9,
+        )
         ax.set_xlabel("output")
         ax.set_ylabel("digit")
         ax.set_xticks(range(10))
@@ -125,12 +130,19 @@ def plot_current_gap(result: dict[str, Any], path: str | os.PathLike[str]) -> Pa
     ax = axes[n]
     v = [pv["v_in"] for pv in per.values()]
     ax.plot(v, [100 * pv["mean_current_gap"] for pv in per.values()], "o-", label="vs ideal calc.")
-    ax.plot(v, [100 * pv.get("mean_current_gap_passive", np.nan) for pv in per.values()], "s--", label="vs passive PWL")
+    ax.plot(
+        v,
+        [100 * pv.get("mean_current_gap_passive", np.nan) for pv in per.values()],
+        "s--",
+        label="vs passive PWL",
+    )
     ax.axhline(27, color="0.5", lw=0.8, ls=":", label="paper: max 27 % at 1 V")
     ax.set_xlabel("input voltage (V)")
     ax.set_ylabel("mean current gap (%)")
     ax.legend(fontsize=7)
-    fig.suptitle(f"Kim 2024 Fig. 6b - {result['grid']}x{result['grid']}, {result['mapping']} mapping, {result['backend']}")
+    fig.suptitle(
+        f"Kim 2024 Fig. 6b - {result['grid']}x{result['grid']}, {result['mapping']} mapping, {result['backend']}"
+    )
     p = _out(path)
     fig.savefig(p, dpi=110)
     plt.close(fig)

@@ -64,9 +64,17 @@ def plot_accuracy_vs_hidden(rows: list[dict[str, Any]], dataset: str, path: Path
         levels = sorted({int(r["levels"]) for r in sub})
         cmap = plt.get_cmap("viridis")
         for i, k in enumerate(levels):
-            pts = sorted((int(r["hidden"]), float(r["accuracy_quantized"])) for r in sub if int(r["levels"]) == k)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, color=cmap(i / max(1, len(levels) - 1)),
-                    label=f"{k} levels")
+            pts = sorted(
+                (int(r["hidden"]), float(r["accuracy_quantized"])) for r in sub if int(r["levels"]) == k
+            )
+            ax.plot(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                "o-",
+                ms=3,
+                color=cmap(i / max(1, len(levels) - 1)),
+                label=f"{k} levels",
+            )
         flo = sorted({(int(r["hidden"]), float(r["accuracy_float"])) for r in sub})
         ax.plot([p[0] for p in flo], [p[1] for p in flo], "k--", lw=1, label="float")
         ax.set_xscale("log", base=2)

@@ -53,7 +53,9 @@ BiasMode = Literal["quantized", "float"]
 LEVELS = tuple(range(2, 9))
 
 
-def quantize_ops(ops: list[Op], method: Method, levels: int, *, bias: BiasMode = "quantized") -> tuple[list[Op], list[QuantResult]]:
+def quantize_ops(
+    ops: list[Op], method: Method, levels: int, *, bias: BiasMode = "quantized"
+) -> tuple[list[Op], list[QuantResult]]:
     """Quantized copy of the network's ops and the per-layer (quantile, lloyd) or global (weight-range) results.
 
     For ``weight-range`` the single :class:`QuantResult` covering all layers is returned once.
@@ -133,9 +135,13 @@ class InferenceConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise InputError(f"unknown quantization method {self.method!r}; choose one of {', '.join(METHODS)}")
+            raise InputError(
+                f"unknown quantization method {self.method!r}; choose one of {', '.join(METHODS)}"
+            )
         if self.calibration not in CALIBRATIONS:
-            raise InputError(f"unknown calibration {self.calibration!r}; choose one of {', '.join(CALIBRATIONS)}")
+            raise InputError(
+                f"unknown calibration {self.calibration!r}; choose one of {', '.join(CALIBRATIONS)}"
+            )
         if self.cell not in ("1t1r", "resistor"):
             raise InputError(f"cell must be '1t1r' or 'resistor', got {self.cell!r}")
         if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
@@ -234,8 +240,12 @@ def evaluate(
         "n_cells": mapped.n_cells,
         "layer_errors": [e.as_dict() for e in errors],
         "levels_used": levels_used,
-        "table": {"name": table.name, "conductances": list(table.conductances), "v_read": table.v_read,
-                  "illustrative": table.illustrative},
+        "table": {
+            "name": table.name,
+            "conductances": list(table.conductances),
+            "v_read": table.v_read,
+            "illustrative": table.illustrative,
+        },
         "config": asdict(config),
         "backend": solver_name,
         "seconds_map": t_map,
@@ -262,20 +272,34 @@ def format_report(r: dict[str, Any]) -> str:
         + (f"circuit {r['accuracy_circuit']:.4f}" if r["accuracy_circuit"] is not None else "circuit -"),
     ]
     for e in r["layer_errors"]:
-        lines.append(f"  layer {e['layer']:<10} circuit vs ideal product: max rel {e['max_relative']:.3e}  "
-                     f"rms rel {e['rms_relative']:.3e}")
-    lines.append(f"seconds  total {r['seconds']:.2f}  map {r['seconds_map']:.2f}  quantized {r['seconds_quantized']:.2f}  "
-                 f"circuit {r['seconds_circuit']:.2f}")
+        lines.append(
+            f"  layer {e['layer']:<10} circuit vs ideal product: max rel {e['max_relative']:.3e}  "
+            f"rms rel {e['rms_relative']:.3e}"
+        )
+    lines.append(
+        f"seconds  total {r['seconds']:.2f}  map {r['seconds_map']:.2f}  quantized {r['seconds_quantized']:.2f}  "
+        f"circuit {r['seconds_circuit']:.2f}"
+    )
     return "\n".join(lines)
 
 
-def sweep_levels(ops: list[Op], x: np.ndarray, y: np.ndarray, levels=LEVELS, *, method: Method = "quantile",
-                 bias: BiasMode = "quantized", batch: int = 2000) -> dict[int, float]:
+def sweep_levels(
+    ops: list[Op],
+    x: np.ndarray,
+    y: np.ndarray,
+    levels=LEVELS,
+    *,
+    method: Method = "quantile",
+    bias: BiasMode = "quantized",
+    batch: int = 2000,
+) -> dict[int, float]:
     """Quantized accuracy (ideal product, no circuit) for every k in ``levels``: the paper's software study."""
     out = {}
     for k in levels:
         qops, _ = quantize_ops(ops, method, int(k), bias=bias)
-        scores = np.vstack([forward(qops, x[i : i + batch], logits=True) for i in range(0, x.shape[0], batch)])
+        scores = np.vstack(
+            [forward(qops, x[i : i + batch], logits=True) for i in range(0, x.shape[0], batch)]
+        )
         out[int(k)] = accuracy(scores, y)
     return out
 

@@ -17,7 +17,9 @@ from ..spice.models import VT
 _E = math.e
 
 
-def diode_eval(vd: np.ndarray, is_: np.ndarray, vte: np.ndarray, gmin: float) -> tuple[np.ndarray, np.ndarray]:
+def diode_eval(
+    vd: np.ndarray, is_: np.ndarray, vte: np.ndarray, gmin: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Anode-to-cathode current and conductance of the level-1 diode (``dioload.c``, no BV, RS=0).
 
     Forward (``vd >= -3 vte``) the Shockley law, reverse SPICE's cubic tail; ``gmin`` in parallel.
@@ -37,7 +39,9 @@ def diode_vcrit(is_: np.ndarray, vte: np.ndarray) -> np.ndarray:
     return vte * np.log(vte / (math.sqrt(2.0) * is_))
 
 
-def pnjlim(vnew: np.ndarray, vold: np.ndarray, vt: np.ndarray, vcrit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pnjlim(
+    vnew: np.ndarray, vold: np.ndarray, vt: np.ndarray, vcrit: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``DEVpnjlim``: limited junction voltages and a mask of the devices that were limited."""
     big = (vnew > vcrit) & (np.abs(vnew - vold) > 2.0 * vt)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -126,8 +130,6 @@ def mos1_eval(
     d_vgs = np.where(fwd, gm, -gm)
     d_vds = np.where(fwd, gds, gm + gds)
     return ids, d_vgs, d_vds
-
-
 
 
 def series_diode_eval(

@@ -55,12 +55,14 @@ class Transfer:
 
 def _lu(A: sp.spmatrix, permc_spec: str):
     # Nodal matrices are symmetric positive definite: keep diagonal pivots, symmetric ordering.
-    return splu(sp.csc_matrix(A), permc_spec=permc_spec, diag_pivot_thresh=0.0,
-                options={"SymmetricMode": True})
+    return splu(
+        sp.csc_matrix(A), permc_spec=permc_spec, diag_pivot_thresh=0.0, options={"SymmetricMode": True}
+    )
 
 
-def schur_complement(Y: sp.spmatrix, inner: np.ndarray, boundary: np.ndarray,
-                     ordering: str = "MMD_AT_PLUS_A") -> np.ndarray:
+def schur_complement(
+    Y: sp.spmatrix, inner: np.ndarray, boundary: np.ndarray, ordering: str = "MMD_AT_PLUS_A"
+) -> np.ndarray:
     """Dense ``S = Y_bb - Y_bi Y_ii^-1 Y_ib`` via one LU with the boundary ordered last."""
     ni, nb = inner.size, boundary.size
     keep = np.concatenate([inner, boundary])
@@ -138,8 +140,8 @@ def _schur_by_solves(Y: sp.csr_matrix, inner: np.ndarray, boundary: np.ndarray) 
     Ybi = Yb[:, inner].tocsr()
     block = max(1, min(boundary.size, BLOCK_BYTES // max(1, 8 * inner.size)))
     for b0 in range(0, boundary.size, block):
-        X = lu.solve(Yib[:, b0:b0 + block].toarray())
-        S[:, b0:b0 + block] -= Ybi @ X
+        X = lu.solve(Yib[:, b0 : b0 + block].toarray())
+        S[:, b0 : b0 + block] -= Ybi @ X
     return S
 
 
@@ -200,5 +202,6 @@ def transfer(mna: Mna, node_ids: np.ndarray, *, ordering: str = "MMD_AT_PLUS_A")
         cols[f"sense{L}"] = slice(off, off + n_l)
         off += n_l
     cols["nodes"] = slice(off, off + node_ids.size)
-    return Transfer(K=np.ascontiguousarray(K), k0=k0, cols=cols,
-                    setup_seconds=time.perf_counter() - t0, method="schur")
+    return Transfer(
+        K=np.ascontiguousarray(K), k0=k0, cols=cols, setup_seconds=time.perf_counter() - t0, method="schur"
+    )

@@ -111,6 +111,7 @@ def partition_nodes(n: int, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     fpos[fixed] = np.arange(fixed.size)
     return unknown, upos, fpos
 
+
 def stamp(circuit: Circuit, *, mos: str = "level1", gmin: float = 1e-12) -> Mna:
     """Stamp ``circuit`` (via :func:`xbarsim.topology.build`) for the native solver."""
     if mos not in MOS_MODES:
@@ -171,8 +172,9 @@ def stamp(circuit: Circuit, *, mos: str = "level1", gmin: float = 1e-12) -> Mna:
                 if g_ch > 0.0:
                     conductance(grp.d, grp.s, np.full(m, g_ch))
             else:
-                parts_m.append((grp.d, grp.g, grp.s, np.full(m, nm.beta), np.full(m, nm.vto),
-                                np.full(m, nm.lambda_)))
+                parts_m.append(
+                    (grp.d, grp.g, grp.s, np.full(m, nm.beta), np.full(m, nm.vto), np.full(m, nm.lambda_))
+                )
         if parts_m:
             mosfets = Mosfets(*(np.concatenate([p[i] for p in parts_m]) for i in range(6)))
 
@@ -207,7 +209,7 @@ def node_index(topo: Topology, name: str) -> int:
     for start, prefix, shape in topo.blocks:
         if not name.startswith(prefix):
             continue
-        rest = name[len(prefix):]
+        rest = name[len(prefix) :]
         if not shape:
             if rest:
                 continue

@@ -56,7 +56,10 @@ def series_reduce(mna: Mna) -> tuple[Mna, np.ndarray | None, np.ndarray | None]:
     k = d.k
     if np.any(mna.upos[k] < 0) or np.unique(k).size != k.size:
         return mna, None, None
-    if mna.mosfets is not None and np.isin(k, np.concatenate([mna.mosfets.d, mna.mosfets.g, mna.mosfets.s])).any():
+    if (
+        mna.mosfets is not None
+        and np.isin(k, np.concatenate([mna.mosfets.d, mna.mosfets.g, mna.mosfets.s])).any()
+    ):
         return mna, None, None
     if np.isin(k, d.a).any():
         return mna, None, None
@@ -75,8 +78,10 @@ def series_reduce(mna: Mna) -> tuple[Mna, np.ndarray | None, np.ndarray | None]:
     if not np.allclose(vals[~off], g, rtol=1e-12, atol=0) or np.any(g <= 0):
         return mna, None, None
     n = mna.n_nodes
-    C = sp.coo_matrix((np.concatenate([g, g, -g, -g]), (np.concatenate([k, c, k, c]), np.concatenate([k, c, c, k]))),
-                      shape=(n, n)).tocsr()
+    C = sp.coo_matrix(
+        (np.concatenate([g, g, -g, -g]), (np.concatenate([k, c, k, c]), np.concatenate([k, c, c, k]))),
+        shape=(n, n),
+    ).tocsr()
     Y_red = (Y - C).tocsr()
     Y_red.eliminate_zeros()
     fixed_vals = dict(zip(mna.fixed.tolist(), mna.fixed_const.tolist()))
@@ -85,8 +90,14 @@ def series_reduce(mna: Mna) -> tuple[Mna, np.ndarray | None, np.ndarray | None]:
     fixed = np.array(sorted(fixed_vals), dtype=np.int64)
     unknown, upos, fpos = partition_nodes(n, fixed)
     red = replace(
-        mna, Y=Y_red, unknown=unknown, fixed=fixed, upos=upos, fpos=fpos,
-        fixed_const=np.array([fixed_vals[int(f)] for f in fixed]), input_f=fpos[mna.topo.input_nodes],
+        mna,
+        Y=Y_red,
+        unknown=unknown,
+        fixed=fixed,
+        upos=upos,
+        fpos=fpos,
+        fixed_const=np.array([fixed_vals[int(f)] for f in fixed]),
+        input_f=fpos[mna.topo.input_nodes],
         diodes=Diodes(a=d.a, k=c, is_=d.is_, vte=d.vte, vcrit=d.vcrit),
     )
     return red, g, k
@@ -188,8 +199,8 @@ class NewtonSolver:
         self.indices = (uniq % n_u).astype(np.int32)
         self.indptr = np.searchsorted(uniq // n_u, np.arange(n_u + 1)).astype(np.int32)
         self.base = np.bincount(inv[:n_y], weights=Yuu.data, minlength=self.nnz)
-        self.slot_dev = inv[n_y:n_y + n_dev]
-        self.slot_diag = inv[n_y + n_dev:]
+        self.slot_dev = inv[n_y : n_y + n_dev]
+        self.slot_diag = inv[n_y + n_dev :]
         self.j_q, self.j_s = eq_[in_j], es_[in_j]
         self.f_row, self.f_col, self.f_q, self.f_s = ru[in_f], cf[in_f], eq_[in_f], es_[in_f]
         ir_, ii_, is_ = (np.concatenate(x) if x else np.zeros(0) for x in (ir, ii, isg))
@@ -215,8 +226,9 @@ class NewtonSolver:
         K = V.shape[0]
         if vd0 is not None and vd0.size != V.size:
             vd0 = None
-        cur, geq, vd = series_diode_eval(V.ravel(), np.tile(self.g_series, K), np.tile(d.is_, K),
-                                         np.tile(d.vte, K), self.opts.gmin, vd0)
+        cur, geq, vd = series_diode_eval(
+            V.ravel(), np.tile(self.g_series, K), np.tile(d.is_, K), np.tile(d.vte, K), self.opts.gmin, vd0
+        )
         return cur.reshape(V.shape), geq.reshape(V.shape), vd
 
     def _evaluate(self, vd, vgs, vds):
@@ -270,7 +282,9 @@ class NewtonSolver:
             off_i = (np.arange(K) * self.n_u)[:, None]
             off_p = (np.arange(K) * self.nnz)[:, None]
             indices = (self.indices[None, :] + off_i).ravel().astype(np.int32)
-            indptr = np.concatenate([(self.indptr[:-1][None, :] + off_p).ravel(), [K * self.nnz]]).astype(np.int32)
+            indptr = np.concatenate([(self.indptr[:-1][None, :] + off_p).ravel(), [K * self.nnz]]).astype(
+                np.int32
+            )
             self._block_cache = (K, indices, indptr)
         return self._block_cache[1], self._block_cache[2]
 
@@ -288,10 +302,14 @@ class NewtonSolver:
         rows = (np.arange(K) * n_u)[:, None]
         if self.f_q.size:
             w = self.f_s * q[:, self.f_q] * xf[:, self.f_col]
-            b -= np.bincount((self.f_row[None, :] + rows).ravel(), weights=w.ravel(), minlength=K * n_u).reshape(K, n_u)
+            b -= np.bincount(
+                (self.f_row[None, :] + rows).ravel(), weights=w.ravel(), minlength=K * n_u
+            ).reshape(K, n_u)
         if self.i_idx.size:
             w = self.i_s * ieq[:, self.i_idx]
-            b += np.bincount((self.i_row[None, :] + rows).ravel(), weights=w.ravel(), minlength=K * n_u).reshape(K, n_u)
+            b += np.bincount(
+                (self.i_row[None, :] + rows).ravel(), weights=w.ravel(), minlength=K * n_u
+            ).reshape(K, n_u)
         lu = splu(J, permc_spec="NATURAL", diag_pivot_thresh=0.1, options={"SymmetricMode": True})
         x = np.empty_like(b)
         x[:, self.p] = lu.solve(np.ascontiguousarray(b[:, self.p]).ravel()).reshape(K, n_u)
@@ -340,11 +358,15 @@ class NewtonSolver:
                 vdn, vgsn, vdsn = self._terminal_voltages(x)
                 if nd:
                     hat = cd + q[:, :nd] * (vdn - vd)
-                    ok &= np.all(np.abs(hat - cd) <= o.reltol * np.maximum(np.abs(hat), np.abs(cd)) + o.abstol, axis=1)
+                    ok &= np.all(
+                        np.abs(hat - cd) <= o.reltol * np.maximum(np.abs(hat), np.abs(cd)) + o.abstol, axis=1
+                    )
                 if nm:
-                    hat = ids + q[:, nd:nd + nm] * (vgsn - vgs) + q[:, nd + nm:] * (vdsn - vds)
-                    ok &= np.all(np.abs(hat - ids) <= o.reltol * np.maximum(np.abs(hat), np.abs(ids)) + o.abstol,
-                                 axis=1)
+                    hat = ids + q[:, nd : nd + nm] * (vgsn - vgs) + q[:, nd + nm :] * (vdsn - vds)
+                    ok &= np.all(
+                        np.abs(hat - ids) <= o.reltol * np.maximum(np.abs(hat), np.abs(ids)) + o.abstol,
+                        axis=1,
+                    )
             new = ok & ~done
             if new.any():
                 out_x[new] = xn[new]
@@ -381,7 +403,7 @@ class NewtonSolver:
         try:  # gmin stepping: a shunt on every node, reduced a decade at a time
             xu, st = np.zeros_like(xu0), self.initial_state(xf.shape[0])
             first = True
-            for shunt in [10.0 ** -k for k in range(2, 13)] + [0.0]:
+            for shunt in [10.0**-k for k in range(2, 13)] + [0.0]:
                 xu, st, it = self._newton(xu, st, xf, shunt, first)
                 first = False
                 total += it

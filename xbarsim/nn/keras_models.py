@@ -94,7 +94,9 @@ class ArchSpec:
         shapes = []
         for k in range(self.conv):
             if h < 3 or w < 3:
-                raise InputError(f"conv layer {k + 1} of {self.conv} gets a {h}x{w} map, smaller than its 3x3 kernel")
+                raise InputError(
+                    f"conv layer {k + 1} of {self.conv} gets a {h}x{w} map, smaller than its 3x3 kernel"
+                )
             h, w = h - 2, w - 2
             if h < self.pool or w < self.pool:
                 raise InputError(
@@ -171,7 +173,9 @@ def im2col(x: np.ndarray, kh: int, kw: int) -> np.ndarray:
     if H < kh or W < kw:
         raise InputError(f"input {H}x{W} is smaller than the {kh}x{kw} kernel")
     win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # (B, H', W', C, kh, kw)
-    return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(B, H - kh + 1, W - kw + 1, kh * kw * C)
+    return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(
+        B, H - kh + 1, W - kw + 1, kh * kw * C
+    )
 
 
 def max_pool(x: np.ndarray, p: int) -> np.ndarray:
@@ -242,7 +246,9 @@ def build_model(spec: ArchSpec):
             layers.append(L.Dense(spec.hidden, activation="relu", name=f"dense{k + 1}"))
     else:
         for k in range(spec.conv):
-            layers.append(L.Conv2D(spec.filters, (3, 3), activation="relu", padding="valid", name=f"conv{k + 1}"))
+            layers.append(
+                L.Conv2D(spec.filters, (3, 3), activation="relu", padding="valid", name=f"conv{k + 1}")
+            )
             layers.append(L.MaxPooling2D((spec.pool, spec.pool), name=f"pool{k + 1}"))
         layers.append(L.Flatten(name="flatten"))
         layers.append(L.Dense(spec.hidden, activation="relu", name="dense1"))
@@ -316,12 +322,23 @@ def train(
     )
     t0 = time.perf_counter()
     hist = model.fit(
-        xa, ya, epochs=epochs, batch_size=batch_size, validation_split=validation_split, shuffle=True, verbose=verbose
+        xa,
+        ya,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_split=validation_split,
+        shuffle=True,
+        verbose=verbose,
     )
     seconds = time.perf_counter() - t0
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    log.info("trained %s for %d epochs in %.1f s: %s", spec.label, epochs, seconds,
-             {k: round(v[-1], 4) for k, v in history.items()})
+    log.info(
+        "trained %s for %d epochs in %.1f s: %s",
+        spec.label,
+        epochs,
+        seconds,
+        {k: round(v[-1], 4) for k, v in history.items()},
+    )
     return TrainResult(model, spec, history, epochs, int(seed), seconds)
 
 
@@ -360,8 +377,16 @@ def load_record(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return json.loads(h.read_text()) if h.is_file() else None
 
 
-def load_or_train(path: str | os.PathLike[str], spec: ArchSpec, x: np.ndarray, y: np.ndarray, *,
-                  epochs: int, seed: int, dataset: str) -> tuple[Any, dict[str, Any]]:
+def load_or_train(
+    path: str | os.PathLike[str],
+    spec: ArchSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    seed: int,
+    dataset: str,
+) -> tuple[Any, dict[str, Any]]:
     """The model cached at ``path`` and its record, or train it (:func:`train`) and save it there first."""
     p = Path(path)
     if p.is_file():
@@ -386,8 +411,14 @@ def extract(model) -> list[Op]:
                 raise InputError(f"layer {layer.name}: activation {act!r} is not supported")
             if kind == "Conv2D":
                 cfg = layer.get_config()
-                if tuple(cfg["strides"]) != (1, 1) or cfg["padding"] != "valid" or tuple(cfg["dilation_rate"]) != (1, 1):
-                    raise InputError(f"layer {layer.name}: only 'valid' stride-1 undilated convolutions are mapped")
+                if (
+                    tuple(cfg["strides"]) != (1, 1)
+                    or cfg["padding"] != "valid"
+                    or tuple(cfg["dilation_rate"]) != (1, 1)
+                ):
+                    raise InputError(
+                        f"layer {layer.name}: only 'valid' stride-1 undilated convolutions are mapped"
+                    )
                 ops.append(Conv(W, b, act, layer.name))
             else:
                 ops.append(Dense(W, b, act, layer.name))
@@ -395,7 +426,9 @@ def extract(model) -> list[Op]:
             cfg = layer.get_config()
             p = tuple(cfg["pool_size"])
             if p[0] != p[1] or tuple(cfg["strides"]) != p or cfg["padding"] != "valid":
-                raise InputError(f"layer {layer.name}: only square 'valid' pooling with stride = size is supported")
+                raise InputError(
+                    f"layer {layer.name}: only square 'valid' pooling with stride = size is supported"
+                )
             ops.append(Pool(int(p[0])))
         elif kind == "Flatten":
             ops.append(Flatten())

@@ -51,7 +51,12 @@ def _batched(W1: np.ndarray, W2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def init_weights(
-    rng: np.random.Generator, n_models: int, n_in: int, n_hidden: int = 10, n_out: int = 10, scale: float = 1.0
+    rng: np.random.Generator,
+    n_models: int,
+    n_in: int,
+    n_hidden: int = 10,
+    n_out: int = 10,
+    scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Initial weights drawn from N(0, scale^2): W1 (P, n_in, n_hidden), W2 (P, n_hidden, n_out)."""
     if n_models < 1:
@@ -83,9 +88,7 @@ def loss(W1: np.ndarray, W2: np.ndarray, X: np.ndarray, T: np.ndarray) -> np.nda
     return 0.5 * np.sum((Y - T[None]) ** 2, axis=(1, 2))
 
 
-def gradients(
-    W1: np.ndarray, W2: np.ndarray, x: np.ndarray, t: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def gradients(W1: np.ndarray, W2: np.ndarray, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of the loss of one sample per model: x (P, M), t (P, O) -> dW1, dW2.
 
     This is the backpropagation step used by :func:`train` (checked against finite

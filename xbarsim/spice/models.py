@@ -119,7 +119,7 @@ def nmos_geometry(model: NmosModel) -> str:
 
 _LIB_HEADER = (
     "* {what} for xbarsim, written for this project (MIT licence, like the project).\n"
-    "* Regenerate: python -c \"from xbarsim.spice.models import library_text; "
+    '* Regenerate: python -c "from xbarsim.spice.models import library_text; '
     "print(library_text('{kind}'), end='')\" > models/{file}\n"
     "* Equations ngspice applies to this card: see the docstring of xbarsim/spice/models.py.\n"
 )
@@ -128,12 +128,14 @@ _LIB_HEADER = (
 def library_text(kind: str) -> str:
     """Full text of ``models/xbarsim_diode.lib`` (``kind="diode"``) or ``xbarsim_nmos.lib`` (``"nmos"``)."""
     if kind == "diode":
-        head = _LIB_HEADER.format(what="Default selector diode (level-1 D model)", kind=kind,
-                                  file="xbarsim_diode.lib")
+        head = _LIB_HEADER.format(
+            what="Default selector diode (level-1 D model)", kind=kind, file="xbarsim_diode.lib"
+        )
         return head + diode_card(DiodeModel()) + "\n"
     if kind == "nmos":
-        head = _LIB_HEADER.format(what="Default 1T1R access transistor (MOS level 1)", kind=kind,
-                                  file="xbarsim_nmos.lib")
+        head = _LIB_HEADER.format(
+            what="Default 1T1R access transistor (MOS level 1)", kind=kind, file="xbarsim_nmos.lib"
+        )
         m = NmosModel()
         return head + f"* Instance geometry of the default: {nmos_geometry(m)}\n" + nmos_card(m) + "\n"
     raise ValueError(f"unknown model kind {kind!r}; choose 'diode' or 'nmos'")

@@ -128,7 +128,9 @@ def _parse_ascii(data: bytes, pos: int, n_points: int, n_vars: int) -> tuple[np.
     if len(tokens) != need:
         raise _bad("ascii values do not split into whole points")
     try:
-        arr = np.array([float(t.split(b",")[0]) for t in tokens], dtype=np.float64).reshape(n_points, n_vars + 1)
+        arr = np.array([float(t.split(b",")[0]) for t in tokens], dtype=np.float64).reshape(
+            n_points, n_vars + 1
+        )
     except ValueError as exc:
         raise _bad(f"ascii value is not a number ({exc})") from None
     out[:] = arr[:, 1:]
@@ -152,8 +154,10 @@ def parse_raw_plots(data: bytes) -> list[RawFile]:
             width = 2 if complex_ else 1
             count = n_points * n_vars * width
             if len(data) - pos < count * 8:
-                raise _bad(f"binary data truncated: {n_points} points of {n_vars} vectors need "
-                           f"{count * 8} bytes, {len(data) - pos} present")
+                raise _bad(
+                    f"binary data truncated: {n_points} points of {n_vars} vectors need "
+                    f"{count * 8} bytes, {len(data) - pos} present"
+                )
             arr = np.frombuffer(data, dtype="<f8", count=count, offset=pos).reshape(n_points, n_vars, width)
             values = np.array(arr[:, :, 0], dtype=np.float64)
             pos += count * 8

@@ -115,7 +115,11 @@ def run_deck(
                     f"ngspice did not finish within {timeout:g} s (deck of {deck.count(chr(10))} lines)"
                 ) from None
             seconds = time.perf_counter() - t0
-        text = (work / "stdout.txt").read_text(errors="replace") + "\n" + (work / "stderr.txt").read_text(errors="replace")
+        text = (
+            (work / "stdout.txt").read_text(errors="replace")
+            + "\n"
+            + (work / "stderr.txt").read_text(errors="replace")
+        )
         raw_path = work / RAW_FILE
         raw = raw_path.read_bytes() if raw_path.exists() else b""
         if status != 0:
@@ -133,4 +137,3 @@ def check_points(n_points: int, expected: int, log_text: str) -> None:
     """Raise when the raw file holds fewer points than the sweep asked for (ngspice gave up midway)."""
     if n_points != expected:
         raise failure_error(log_text, f"ngspice returned {n_points} of {expected} operating points")
-

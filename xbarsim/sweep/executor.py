@@ -70,7 +70,12 @@ def run_point(experiment: str, params: dict[str, Any]) -> dict[str, Any]:
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
         msg = " ".join(str(exc).split()) or "(no message)"
-        return {"status": "failed", "error": f"{type(exc).__name__}: {msg}{where}", "seconds": time.perf_counter() - t0, "worker": worker}
+        return {
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {msg}{where}",
+            "seconds": time.perf_counter() - t0,
+            "worker": worker,
+        }
     return {"status": "done", "result": result, "seconds": time.perf_counter() - t0, "worker": worker}
 
 
@@ -119,7 +124,9 @@ def _progress(total: int, desc: str, enabled: bool | None) -> Any:
         width = 0
     if width > 0:
         return tqdm(total=total, desc=desc, unit="pt", dynamic_ncols=True, smoothing=0.1)
-    return tqdm(total=total, desc=desc, unit="pt", ncols=100, nrows=20, smoothing=0.1)  # a pty reporting no size
+    return tqdm(
+        total=total, desc=desc, unit="pt", ncols=100, nrows=20, smoothing=0.1
+    )  # a pty reporting no size
 
 
 def run_sweep(
@@ -271,7 +278,9 @@ def _pool_loop(
             raise
         if broken:
             casualties = list(inflight.values())
-            log.warning("a worker process died; %d point(s) in flight will be re-run one by one", len(casualties))
+            log.warning(
+                "a worker process died; %d point(s) in flight will be re-run one by one", len(casualties)
+            )
             lone = len(casualties) == 1
             for pid, params in casualties:
                 if lone:
@@ -280,7 +289,10 @@ def _pool_loop(
                     record(
                         pid,
                         params,
-                        {"status": "failed", "error": f"worker process died {deaths.pop(pid)} times running this point"},
+                        {
+                            "status": "failed",
+                            "error": f"worker process died {deaths.pop(pid)} times running this point",
+                        },
                         0,
                     )
                 else:
@@ -345,11 +357,18 @@ def _run_dask(
                     outcome = fut.result()
                 except Exception as exc:  # noqa: BLE001 -- KilledWorker etc.; the task itself never raises
                     if not alone:  # KilledWorker, a cancelled future after a lost worker...
-                        log.warning("point %s was lost with its worker (%s); running it again alone", pid, type(exc).__name__)
+                        log.warning(
+                            "point %s was lost with its worker (%s); running it again alone",
+                            pid,
+                            type(exc).__name__,
+                        )
                         solo.append((pid, params))
                         fut.release()
                         continue
-                    outcome = {"status": "failed", "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
+                    outcome = {
+                        "status": "failed",
+                        "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}",
+                    }
                 record(pid, params, outcome, 1)
                 fut.release()
     finally:

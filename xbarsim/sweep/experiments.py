@@ -123,7 +123,9 @@ register(
 )
 
 
-def selftest(x: float, seed: int, trial: int, sleep: float, fail_trial: int, crash_trial: int) -> dict[str, float]:
+def selftest(
+    x: float, seed: int, trial: int, sleep: float, fail_trial: int, crash_trial: int
+) -> dict[str, float]:
     """``x`` times the mean of 1000 normal draws of stream (seed, trial)."""
     import os
     import time
@@ -148,7 +150,9 @@ register(
             "batch": Param(int, 16, "random input vectors per trial", minimum=1),
             "v_in": Param(float, 0.2, "largest input voltage (inputs uniform in 0..v_in)", minimum=0.0),
             "r_wire": Param(float, 0.0, "wire segment resistance, ohm", minimum=0.0),
-            "backend": Param(str, "ideal", "circuit backend (ideal, native, ngspice, pyspice)", check=_check_backend),
+            "backend": Param(
+                str, "ideal", "circuit backend (ideal, native, ngspice, pyspice)", check=_check_backend
+            ),
             **_VARIABILITY,
         },
         metrics=("rel_error", "mean_rel_error", "level_error_rate", "g_rel_spread"),
@@ -211,7 +215,9 @@ _VARIABILITY_MAPPED = {
         str, "", "level distribution: preset name or CSV path ('' = hfo2-1t1r-<levels>)", check=_check_preset
     ),
     "mode": Param(
-        str, "relative", "cells keep their target with the nearest level's relative spread, or snap to it",
+        str,
+        "relative",
+        "cells keep their target with the nearest level's relative spread, or snap to it",
         choices=("relative", "snap"),
     ),
 }
@@ -222,16 +228,25 @@ register(
         target="xbarsim.sweep.paper_mc:mnist_mc",
         params={
             "dataset": Param(str, "mnist", "image set", choices=("mnist", "fashion-mnist")),
-            "data_dir": Param(str, "", "folder with the IDX files ('' = $XBARSIM_DATA, then ~/.keras/datasets)"),
+            "data_dir": Param(
+                str, "", "folder with the IDX files ('' = $XBARSIM_DATA, then ~/.keras/datasets)"
+            ),
             "n_test": Param(int, 1000, "test images per trial (the first n)", minimum=1),
             "model": Param(str, "", "trained .keras model; '' = train (once, cached) the MLP below"),
             "hidden": Param(int, 128, "hidden units of the MLP", minimum=8),
             "hidden_layers": Param(int, 1, "hidden layers of the MLP", minimum=1),
             "epochs": Param(int, 3, "training epochs", minimum=1),
             "train_seed": Param(int, 0, "training seed"),
-            "method": Param(str, "quantile", "weight quantization", choices=("quantile", "weight-range", "lloyd")),
+            "method": Param(
+                str, "quantile", "weight quantization", choices=("quantile", "weight-range", "lloyd")
+            ),
             "levels": Param(int, 8, "quantization levels k (= device levels)", minimum=2),
-            "bias": Param(str, "quantized", "biases quantized with the weights or kept float", choices=("quantized", "float")),
+            "bias": Param(
+                str,
+                "quantized",
+                "biases quantized with the weights or kept float",
+                choices=("quantized", "float"),
+            ),
             "scheme": Param(str, "differential", "signed weights", choices=("differential", "offset")),
             "tile": Param(int, 128, "largest crossbar side", minimum=2),
             "cell": Param(str, "1t1r", "cell kind", choices=("1t1r", "resistor")),
@@ -240,7 +255,13 @@ register(
             "mos": Param(str, "linear", "native backend 1T1R transistor model", choices=("linear", "level1")),
             **_VARIABILITY_MAPPED,
         },
-        metrics=("accuracy_circuit", "accuracy_devices", "accuracy_quantized", "accuracy_float", "accuracy_drop"),
+        metrics=(
+            "accuracy_circuit",
+            "accuracy_devices",
+            "accuracy_quantized",
+            "accuracy_float",
+            "accuracy_drop",
+        ),
         doc=(
             "Romero-Zaliz 2021 MLP, quantized to k levels, mapped on tiled 1T1R crossbars; each trial "
             "draws every cell from the level distributions and classifies n_test images."
@@ -260,16 +281,25 @@ register(
             "backend": Param(str, "native", "circuit backend (native or ngspice)", check=_check_backend),
             "mapping": Param(str, "differential", "weight mapping", choices=("differential", "single")),
             "g_range": Param(
-                str, "preset", "conductance range: the distribution's level medians, or the paper design's",
+                str,
+                "preset",
+                "conductance range: the distribution's level medians, or the paper design's",
                 choices=("preset", "paper"),
             ),
             "r_wire": Param(float, 0.0, "wire segment resistance, ohm", minimum=0.0),
             **_VARIABILITY_MAPPED,
-            "preset": Param(str, "hfo2-1t1r-8", "level distribution: preset name or CSV path", check=_check_preset),
+            "preset": Param(
+                str, "hfo2-1t1r-8", "level distribution: preset name or CSV path", check=_check_preset
+            ),
         },
         metrics=(
-            "recognition", "recognition_ideal", "recognition_nominal", "margin", "current_deviation",
-            "n_circuit_levels", "r_ref",
+            "recognition",
+            "recognition_ideal",
+            "recognition_nominal",
+            "margin",
+            "current_deviation",
+            "n_circuit_levels",
+            "r_ref",
         ),
         doc=(
             "Kim 2024 two-layer diode crossbar circuit on the 10 digit glyphs; each trial draws every "

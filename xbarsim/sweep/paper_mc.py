@@ -37,7 +37,9 @@ def _model_path(dataset: str, hidden: int, hidden_layers: int, epochs: int, trai
     return cache_dir() / "models" / f"{dataset}-mlp{hidden_layers}x{hidden}-e{epochs}-s{train_seed}.keras"
 
 
-def trained_mlp(dataset: str, hidden: int, hidden_layers: int, epochs: int, train_seed: int, data_dir: str | None) -> Path:
+def trained_mlp(
+    dataset: str, hidden: int, hidden_layers: int, epochs: int, train_seed: int, data_dir: str | None
+) -> Path:
     """Path of the cached trained MLP, training it first (under a file lock) if missing."""
     path = _model_path(dataset, hidden, hidden_layers, epochs, train_seed)
     if path.is_file():
@@ -88,8 +90,18 @@ def sample_mapped_model(mapped: Any, dist: Any, rng: np.random.Generator, **vari
 
 @functools.lru_cache(maxsize=4)
 def _mnist_nominal(
-    model_path: str, mtime: float, dataset: str, n_test: int, data_dir: str | None,
-    method: str, levels: int, bias: str, scheme: str, tile: int, cell: str, r_wire: float,
+    model_path: str,
+    mtime: float,
+    dataset: str,
+    n_test: int,
+    data_dir: str | None,
+    method: str,
+    levels: int,
+    bias: str,
+    scheme: str,
+    tile: int,
+    cell: str,
+    r_wire: float,
 ) -> tuple[Any, np.ndarray, np.ndarray, float, float]:
     """Quantized and mapped network, test images, quantized and float accuracy (once per process)."""
     from ..experiments.romero_zaliz2021 import InferenceConfig, accuracy, build_circuit
@@ -99,7 +111,9 @@ def _mnist_nominal(
     ops = list(_ops(model_path, mtime))
     x, y = _test_set(dataset, n_test, data_dir)
     # mapped onto the nominal table with ``levels`` levels (xbarsim.devices.preset_for_levels)
-    config = InferenceConfig(method=method, levels=levels, bias=bias, scheme=scheme, tile=tile, cell=cell, r_wire=r_wire)
+    config = InferenceConfig(
+        method=method, levels=levels, bias=bias, scheme=scheme, tile=tile, cell=cell, r_wire=r_wire
+    )
     _, _, mapped = build_circuit(ops, config)
     acc_q = accuracy(model_forward(mapped, x), y)
     acc_f = accuracy(forward(ops, x, logits=True), y)
@@ -144,13 +158,29 @@ def mnist_mc(
     if not path.is_file():
         raise InputError(f"model file not found: {path}")
     mapped_nominal, x, y, acc_q, acc_f = _mnist_nominal(
-        str(path), path.stat().st_mtime, dataset, n_test, ddir, method, levels, bias, scheme, tile, cell, r_wire
+        str(path),
+        path.stat().st_mtime,
+        dataset,
+        n_test,
+        ddir,
+        method,
+        levels,
+        bias,
+        scheme,
+        tile,
+        cell,
+        r_wire,
     )
     dist = preset_distribution(preset or f"hfo2-1t1r-{levels}")
     rng = rng_for(seed, trial, "mnist_mc/devices")
     mapped = sample_mapped_model(
-        mapped_nominal, dist, rng, mode=mode, read_noise=read_noise,
-        stuck_hrs_rate=stuck_hrs_rate, stuck_lrs_rate=stuck_lrs_rate,
+        mapped_nominal,
+        dist,
+        rng,
+        mode=mode,
+        read_noise=read_noise,
+        stuck_hrs_rate=stuck_hrs_rate,
+        stuck_lrs_rate=stuck_lrs_rate,
     )
     # the drawn devices alone (ideal product of the weights they encode) ...
     dev_layers = [replace(layer, A=layer.weights_from_conductances()) for layer in mapped.layers]
@@ -169,8 +199,16 @@ def mnist_mc(
 
 @functools.lru_cache(maxsize=8)
 def _kim_nominal(
-    grid: int, seed: int, alpha: float, max_q: int, v_in: float, backend: str, mapping: str,
-    g_on: float, g_off: float, r_wire: float,
+    grid: int,
+    seed: int,
+    alpha: float,
+    max_q: int,
+    v_in: float,
+    backend: str,
+    mapping: str,
+    g_on: float,
+    g_off: float,
+    r_wire: float,
 ) -> tuple[Any, np.ndarray, np.ndarray, float]:
     """Trained, quantized, calibrated Kim circuit with its nominal currents (once per process)."""
     from ..experiments import kim2024 as kim
@@ -219,11 +257,20 @@ def kim2024_mc(
         g_on, g_off = float(med[-1]), float(med[0])
     else:
         g_on, g_off = kim.CircuitDesign.g_on, kim.CircuitDesign.g_off
-    kc, V, nominal, acc_nominal = _kim_nominal(grid, seed, alpha, max_q, v_in, backend, mapping, g_on, g_off, r_wire)
+    kc, V, nominal, acc_nominal = _kim_nominal(
+        grid, seed, alpha, max_q, v_in, backend, mapping, g_on, g_off, r_wire
+    )
     rng = rng_for(seed, trial, "kim2024_mc/devices")
     G = [
-        sample_around(dist, xb.G, rng, mode=mode, read_noise=read_noise,
-                      stuck_hrs_rate=stuck_hrs_rate, stuck_lrs_rate=stuck_lrs_rate)
+        sample_around(
+            dist,
+            xb.G,
+            rng,
+            mode=mode,
+            read_noise=read_noise,
+            stuck_hrs_rate=stuck_hrs_rate,
+            stuck_lrs_rate=stuck_lrs_rate,
+        )
         for xb in kc.network.layers
     ]
     net = kc.with_conductances(G)

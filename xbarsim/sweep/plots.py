@@ -23,7 +23,19 @@ def flat_rows(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[dict[str,
     for r in rows:
         pkeys += [k for k in r["params"] if k not in pkeys]
         mkeys += [k for k in r["result"] if k not in mkeys]
-    cols = ["id", "experiment", "status", *pkeys, *mkeys, "seconds", "attempts", "worker", "version", "finished", "error"]
+    cols = [
+        "id",
+        "experiment",
+        "status",
+        *pkeys,
+        *mkeys,
+        "seconds",
+        "attempts",
+        "worker",
+        "version",
+        "finished",
+        "error",
+    ]
     out = []
     for r in rows:
         d = {"id": r["id"], "experiment": r["experiment"], "status": r["status"]}
@@ -36,7 +48,9 @@ def flat_rows(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[dict[str,
 
 
 def summarize(
-    rows: Sequence[dict[str, Any]], metrics: Sequence[str] | None = None, over: Sequence[str] = REPETITION_PARAMS
+    rows: Sequence[dict[str, Any]],
+    metrics: Sequence[str] | None = None,
+    over: Sequence[str] = REPETITION_PARAMS,
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Mean, standard deviation, min, max and count of each metric over the repetitions.
 
@@ -158,7 +172,9 @@ def errorbar_plot(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for xs, *_ in data.values() for v in xs)
+    numeric = all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for xs, *_ in data.values() for v in xs
+    )
     cats: list[Any] = []
     if not numeric:
         for xs, *_ in data.values():
@@ -172,7 +188,9 @@ def errorbar_plot(
         else:  # categories side by side, slightly offset per series
             xv = np.array([cats.index(v) for v in xs], dtype=float) + (i - (k - 1) / 2) * 0.08
         label = f"{by} = {s}" if by else (str(s) if len(metrics) > 1 else None)
-        ax.errorbar(xv, mean, yerr=err, marker="o", capsize=4, linestyle="-" if numeric else "none", label=label)
+        ax.errorbar(
+            xv, mean, yerr=err, marker="o", capsize=4, linestyle="-" if numeric else "none", label=label
+        )
     if not numeric:
         ax.set_xticks(range(len(cats)))
         ax.set_xticklabels([str(c) for c in cats], rotation=20 if len(cats) > 3 else 0)
@@ -181,7 +199,9 @@ def errorbar_plot(
     ax.set_xlabel(x)
     ylabel = y if len(metrics) == 1 else "value"
     ax.set_ylabel(f"{ylabel} (mean ± {what})")
-    ax.set_title(title or f"{ylabel} vs {x}  (n = {ns[0] if len(ns) == 1 else f'{ns[0]}-{ns[-1]}'} per point)")
+    ax.set_title(
+        title or f"{ylabel} vs {x}  (n = {ns[0] if len(ns) == 1 else f'{ns[0]}-{ns[-1]}'} per point)"
+    )
     if by or len(metrics) > 1:
         ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
@@ -218,7 +238,12 @@ def hist_plot(
     for s, vals in sorted(groups.items(), key=lambda kv: _sort_key(kv[0])):
         v = np.asarray(vals)
         label = f"{by} = {s}: " if by else ""
-        ax.hist(v, bins=edges, alpha=0.55, label=f"{label}mean {v.mean():.4g}, std {v.std(ddof=1) if v.size > 1 else 0:.3g}, n {v.size}")
+        ax.hist(
+            v,
+            bins=edges,
+            alpha=0.55,
+            label=f"{label}mean {v.mean():.4g}, std {v.std(ddof=1) if v.size > 1 else 0:.3g}, n {v.size}",
+        )
     ax.set_xlabel(y)
     ax.set_ylabel("trials")
     ax.set_title(title or f"distribution of {y}")

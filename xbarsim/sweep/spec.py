@@ -222,4 +222,3 @@ def load_spec(path: str | Path) -> SweepSpec:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{p.name}: invalid TOML: {exc}") from None
     return parse_spec(data, source=p.name, default_name=p.stem)
-

@@ -87,7 +87,9 @@ class ResultsStore:
         self.close()
 
     # -- writing ----------------------------------------------------------------------------
-    def record_sweep(self, spec_hash: str, name: str, experiment: str, spec: dict[str, Any], version: str) -> None:
+    def record_sweep(
+        self, spec_hash: str, name: str, experiment: str, spec: dict[str, Any], version: str
+    ) -> None:
         now = _now()
         with self._transaction():
             self._db.execute(
@@ -196,7 +198,15 @@ class ResultsStore:
             "SELECT spec_hash, name, experiment, spec, version, created, last_run FROM sweeps ORDER BY created"
         )
         return [
-            {"spec_hash": h, "name": n, "experiment": e, "spec": json.loads(s), "version": v, "created": c, "last_run": lr}
+            {
+                "spec_hash": h,
+                "name": n,
+                "experiment": e,
+                "spec": json.loads(s),
+                "version": v,
+                "created": c,
+                "last_run": lr,
+            }
             for h, n, e, s, v, c, lr in cur.fetchall()
         ]
 
