@@ -38,6 +38,31 @@ def check_real(value: object, what: str, *, positive: bool = False, nonneg: bool
     return x
 
 
+def check_int(
+    value: object,
+    what: str,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    choices: tuple[int, ...] | None = None,
+) -> int:
+    """Return ``value`` as an ``int`` (NumPy integers accepted, ``bool`` and floats refused).
+
+    ``minimum``/``maximum`` are inclusive bounds; ``choices`` a closed set of allowed values.
+    The one integer check of the package: every "must be an integer >= k" goes through here.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{what} must be an integer, got {value!r}")
+    x = int(value)
+    if choices is not None and x not in choices:
+        raise InputError(f"{what} must be one of {', '.join(map(str, choices))}, got {x}")
+    if minimum is not None and x < minimum:
+        raise InputError(f"{what} must be an integer >= {minimum}, got {x}")
+    if maximum is not None and x > maximum:
+        raise InputError(f"{what} must be an integer <= {maximum}, got {x}")
+    return x
+
+
 def check_conductance(G: object, what: str = "conductance matrix") -> np.ndarray:
     """Return a read-only float64 (M, N) copy of G; every entry finite and > 0 siemens."""
     try:

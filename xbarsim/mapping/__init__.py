@@ -46,11 +46,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._validate import check_real
-from .backends import get_backend
-from .circuit import CellModel, Crossbar
-from .devices import LevelTable
-from .errors import InputError
+from .._validate import check_real
+from ..backends import get_backend
+from ..circuit import CellModel, Crossbar
+from ..devices import LevelTable
+from ..errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -488,7 +488,7 @@ class MappedModel:
 
 def map_model(ops: list[Any], table: LevelTable, **options: Any) -> MappedModel:
     """Map every Dense/Conv op of ``ops`` with :func:`map_matrix` (same options for all layers)."""
-    from .nn.keras_models import Conv, Dense
+    from ..nn.keras_models import Conv, Dense
 
     out: list[Any] = []
     k = 0
@@ -570,7 +570,7 @@ def model_forward(
     list (one :class:`LayerError` per mapped layer, or empty to create them), each layer's circuit
     outputs are compared with the ideal product of the same inputs.
     """
-    from .nn.keras_models import Flatten, Pool, activate, im2col, max_pool
+    from ..nn.keras_models import Flatten, Pool, activate, im2col, max_pool
 
     a = np.asarray(x, dtype=np.float64)
     if a.ndim == 3:
@@ -718,7 +718,7 @@ def calibrate(
 
 
 def _collect_inputs(model: MappedModel, x: np.ndarray, out: list[np.ndarray]) -> None:
-    from .nn.keras_models import Flatten, Pool, activate, im2col, max_pool
+    from ..nn.keras_models import Flatten, Pool, activate, im2col, max_pool
 
     a = np.asarray(x, dtype=np.float64)
     if a.ndim == 3:
