@@ -3,6 +3,7 @@
 # all its extras) and then run one job:
 #   bash bootstrap.sh demo [ARGS]   -> xbarsim demo (the Kim 2024 circuit end to end)
 #   bash bootstrap.sh test [ARGS]   -> the whole test suite (pytest)
+#   bash bootstrap.sh lint          -> ruff check, ruff format --check and mypy (what CI runs first)
 #   bash bootstrap.sh xbarsim ARGS  -> any xbarsim command
 # Re-running is cheap: pip is skipped while pyproject.toml is unchanged.
 set -euo pipefail
@@ -42,6 +43,10 @@ job=${1:-demo}
 case "$job" in
   demo) exec "$VENV/bin/xbarsim" demo "$@" ;;
   test) exec "$VENV/bin/python" -m pytest "$@" ;;
+  lint)
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    exec "$VENV/bin/mypy" "$@" ;;
   xbarsim) exec "$VENV/bin/xbarsim" "$@" ;;
-  *) echo "bootstrap: unknown job '$job' (use demo, test or xbarsim)" >&2; exit 2 ;;
+  *) echo "bootstrap: unknown job '$job' (use demo, test, lint or xbarsim)" >&2; exit 2 ;;
 esac
