@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 
 import numpy as np
 import pytest
@@ -55,6 +56,11 @@ def test_second_solve_reuses_the_instance_and_its_factorization():
     assert shared_backend("native", {"mos": "linear"}) is shared_backend("native", {"mos": "linear"})
     with pytest.raises(InputError, match="backend name"):
         xs.solve(xb, V1, be, options={"mos": "linear"})
+    other: list = []
+    worker = threading.Thread(target=lambda: other.append(shared_backend("native")))
+    worker.start()
+    worker.join()
+    assert other[0] is not be  # each thread has its own instances (their caches are not locked)
     clear_shared()
     assert shared_backend("native") is not be
 

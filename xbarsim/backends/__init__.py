@@ -7,8 +7,9 @@ dependencies are present; an unknown name raises an error that lists what exists
 Backend instances hold caches (the native backend keeps each linear circuit's factorization and
 transfer matrix). :func:`get_backend` always builds a new instance; :func:`solve` with a backend
 *name* reuses one: it keeps the :data:`SHARED_INSTANCES` most recently used instances, keyed by
-(name, options), so solving the same circuit again with ``solve(circuit, V2, "native")`` costs only
-the product. Pass an instance (``solve(circuit, V, be)``) to control its lifetime yourself, or call
+(name, options, calling thread), so solving the same circuit again with ``solve(circuit, V2,
+"native")`` costs only the product. Each thread gets its own instances (backend caches are not
+locked). Pass an instance (``solve(circuit, V, be)``) to control its lifetime yourself, or call
 :func:`clear_shared` to drop the shared ones.
 """
 
@@ -116,10 +117,10 @@ _SHARED_LOCK = threading.Lock()
 
 
 def shared_backend(name: str, options: Mapping[str, Any] | None = None) -> Backend:
-    """The instance :func:`solve` uses for ``name`` with ``options`` (built on first use, then reused)."""
+    """The instance :func:`solve` uses for ``name`` with ``options`` in this thread (built once, reused)."""
     opts = dict(options or {})
     try:
-        key: Hashable = (name, _freeze(opts))
+        key: Hashable = (threading.get_ident(), name, _freeze(opts))
     except TypeError:  # an unhashable option value: a private instance
         return get_backend(name, **opts)
     with _SHARED_LOCK:
