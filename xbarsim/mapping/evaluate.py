@@ -24,7 +24,7 @@ TILE_CACHE = 1024
 
 
 def input_voltages(X: np.ndarray, v_read: float) -> tuple[np.ndarray, np.ndarray]:
-    """``V = v_read * [X, 1] / s`` and the per-vector gain ``s = max(1, max|x|)`` (see module notes)."""
+    """``V = v_read * [X, 1] / s`` and the per-vector gain ``s = max(1, max|x|)`` (see :mod:`.layers`)."""
     X = np.asarray(X, dtype=np.float64)
     s = np.maximum(1.0, np.max(np.abs(X), axis=1)) if X.shape[1] else np.ones(X.shape[0])
     V = np.empty((X.shape[0], X.shape[1] + 1))
