@@ -164,7 +164,9 @@ def test_backend_options_reach_the_backend(files, capsys) -> None:
     assert main(args) == 0
     from xbarsim import CellModel, Crossbar, solve
 
-    ref = solve(Crossbar(G, cell=CellModel("1t1r"), r_wire=0.5), V, backend="native", mos="linear").currents
+    ref = solve(
+        Crossbar(G, cell=CellModel("1t1r"), r_wire=0.5), V, backend="native", options={"mos": "linear"}
+    ).currents
     np.testing.assert_allclose(np.load(d / "I.npy"), ref, rtol=1e-12)
     r = _cli(
         "solve",

@@ -13,7 +13,7 @@ def test_resistor_is_matrix_product() -> None:
     rng = np.random.default_rng(0)
     G = rng.uniform(1e-6, 1e-3, (5, 3))
     V = rng.uniform(-1, 1, (4, 5))
-    sol = solve(Crossbar(G), V)
+    sol = solve(Crossbar(G), V, "ideal")
     np.testing.assert_allclose(sol.currents, V @ G, rtol=1e-15)
     np.testing.assert_allclose(sol.power, np.sum(V * V * G.sum(1), axis=1), rtol=1e-14)
     assert sol.outputs is sol.currents and not sol.sensed_by_voltage
@@ -22,7 +22,7 @@ def test_resistor_is_matrix_product() -> None:
 def test_diode_law_and_reference_resistor() -> None:
     G = np.array([[1e-3], [2e-3]])
     xb = Crossbar(G, cell=CellModel("diode", diode=DiodeModel(v_threshold=0.6)), r_ref=100.0)
-    sol = solve(xb, [[1.0, 0.5]])
+    sol = solve(xb, [[1.0, 0.5]], "ideal")
     assert sol.currents[0, 0] == pytest.approx(0.4e-3, rel=1e-12)  # second cell is below threshold
     assert sol.voltages[0, 0] == pytest.approx(0.04, rel=1e-12)
     assert sol.outputs is sol.voltages
@@ -30,8 +30,8 @@ def test_diode_law_and_reference_resistor() -> None:
 
 def test_1t1r_switch() -> None:
     G = np.full((2, 2), 1e-4)
-    on = solve(Crossbar(G, cell=CellModel("1t1r", v_gate=3.0)), [1.0, 1.0]).currents
-    off = solve(Crossbar(G, cell=CellModel("1t1r", v_gate=0.2)), [1.0, 1.0]).currents
+    on = solve(Crossbar(G, cell=CellModel("1t1r", v_gate=3.0)), [1.0, 1.0], "ideal").currents
+    off = solve(Crossbar(G, cell=CellModel("1t1r", v_gate=0.2)), [1.0, 1.0], "ideal").currents
     np.testing.assert_allclose(on, [[2e-4, 2e-4]])
     np.testing.assert_array_equal(off, 0.0)
 
@@ -39,7 +39,7 @@ def test_1t1r_switch() -> None:
 def test_network_chains_voltages() -> None:
     l1 = Crossbar(np.full((2, 2), 1e-3), r_ref=1000.0)
     l2 = Crossbar(np.array([[1e-3], [3e-3]]))
-    sol = solve(Network((l1, l2)), [1.0, 2.0])
+    sol = solve(Network((l1, l2)), [1.0, 2.0], "ideal")
     h = np.array([3e-3, 3e-3]) * 1000.0
     np.testing.assert_allclose(sol.layer_voltages[0][0], h)
     np.testing.assert_allclose(sol.currents[0], [h @ np.array([1e-3, 3e-3])])
@@ -48,9 +48,9 @@ def test_network_chains_voltages() -> None:
 def test_voltage_shape_errors() -> None:
     xb = Crossbar(np.full((3, 2), 1e-3))
     with pytest.raises(InputError, match="3 inputs"):
-        solve(xb, np.ones((2, 4)))
+        solve(xb, np.ones((2, 4)), "ideal")
     with pytest.raises(InputError, match="non-finite"):
-        solve(xb, [1.0, np.nan, 0.0])
+        solve(xb, [1.0, np.nan, 0.0], "ideal")
 
 
 def test_unknown_backend_lists_the_known_ones() -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import requires_ngspice
 
+from xbarsim.backends.base import BackendBase
 from xbarsim.circuit import CellModel, Crossbar
 from xbarsim.devices import preset
 from xbarsim.errors import InputError
@@ -195,7 +196,7 @@ def test_superposition_shortcut_matches_direct_ngspice():
 
 
 def test_superposition_check_rejects_nonlinear():
-    class Squarer:  # a deliberately nonlinear "backend" to exercise the check
+    class Squarer(BackendBase):  # a deliberately nonlinear "backend" to exercise the check
         name = "square"
 
         def solve(self, circuit, V, *, nodes=()):
@@ -208,7 +209,7 @@ def test_superposition_check_rejects_nonlinear():
 
     xb = Crossbar(np.full((3, 2), 1e-4))
     with pytest.raises(InputError, match="not linear"):
-        TileSolver(Squarer(), linear=True).currents(xb, np.ones((2, 3)), 0.2)
+        TileSolver(Squarer(), linear=True).currents(xb, np.ones((2, 3)))
 
 
 class _AttenuatingSolver(TileSolver):
@@ -219,8 +220,8 @@ class _AttenuatingSolver(TileSolver):
         super().__init__("ideal")
         self.factors = factors
 
-    def currents(self, xb, V, v_unit):
-        return super().currents(xb, V, v_unit) * self.factors[xb.name]
+    def currents(self, xb, V):
+        return super().currents(xb, V) * self.factors[xb.name]
 
 
 @pytest.mark.parametrize("scheme", ["differential", "offset"])

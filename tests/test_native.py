@@ -207,7 +207,7 @@ def test_nonlinear_kcl_residual(kind: str) -> None:
         r_sense=3.0,
     )
     V = rng.uniform(-1, 3, (3, 5))
-    sol = solve(xb, V, "native", nodes=all_nodes(xb), reltol=1e-6)
+    sol = solve(xb, V, "native", nodes=all_nodes(xb), options={"reltol": 1e-6})
     for b in range(3):
         assert kcl_residual(xb, sol, b) <= 1e-9
 
@@ -220,7 +220,7 @@ def test_diode_network_kcl() -> None:
     l2 = Crossbar(G=rng.uniform(1e-5, 1e-4, (4, 3)), cell=CellModel(kind="diode"), r_wire=1.0, name="B")
     net = Network((l1, l2))
     V = rng.choice([0.0, 5.0], (3, 6))
-    sol = solve(net, V, "native", nodes=all_nodes(net), reltol=1e-6)
+    sol = solve(net, V, "native", nodes=all_nodes(net), options={"reltol": 1e-6})
     for b in range(3):
         assert kcl_residual(net, sol, b) <= 1e-9
     assert np.all(sol.power >= 0)

@@ -29,6 +29,10 @@ class Solution:
         ``{node name: (B,) volts}`` for the nodes asked for with ``nodes=``.
     sensed_by_voltage:
         True when the last layer has a reference resistor, so :attr:`outputs` are voltages.
+    ignored:
+        Parts of the described circuit the backend left out (the ``ideal`` backend:
+        ``"r_wire"``, ``"r_driver"``, ``"r_sense"``, ``"r_ref"``, ``"diode"``, ``"transistor"``
+        when present; empty for backends that solve the whole circuit).
     """
 
     currents: np.ndarray
@@ -40,6 +44,7 @@ class Solution:
     seconds: float = 0.0
     node_voltages: dict[str, np.ndarray] = field(default_factory=dict)
     sensed_by_voltage: bool = False
+    ignored: tuple[str, ...] = ()
 
     @classmethod
     def from_layers(
@@ -52,6 +57,7 @@ class Solution:
         seconds: float,
         sensed_by_voltage: bool,
         node_voltages: dict[str, np.ndarray] | None = None,
+        ignored: tuple[str, ...] = (),
     ) -> Solution:
         """Assemble a solution from per-layer results (the last layer is the output)."""
         return cls(
@@ -64,6 +70,7 @@ class Solution:
             seconds=seconds,
             node_voltages=dict(node_voltages or {}),
             sensed_by_voltage=sensed_by_voltage,
+            ignored=tuple(ignored),
         )
 
     @classmethod
@@ -81,6 +88,7 @@ class Solution:
             node_voltages={
                 k: np.concatenate([p.node_voltages[k] for p in parts]) for k in first.node_voltages
             },
+            ignored=first.ignored,
         )
 
     @property

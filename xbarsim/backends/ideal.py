@@ -9,25 +9,39 @@ A reference resistor is an ideal transimpedance: the sense voltage is ``I * r_re
 load the column. In a Network each layer's sense voltages are the next layer's input voltages.
 ``power`` sums the power every layer's inputs deliver into its array (for layer k > 0 that comes
 from ideal buffers, since no current is drawn from the reference resistors).
+
+What this leaves out of a circuit is said, not hidden: :attr:`Solution.ignored` names it
+(``r_wire``, ``r_driver``, ``r_sense``, ``r_ref`` -- its loading of the column --, ``diode`` -- the
+exponential law replaced by the threshold law --, ``transistor`` -- replaced by a switch), and
+the first solve (or transfer matrix) that leaves out a given set logs a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
 
 from .._validate import check_voltages
-from ..circuit import Circuit, Crossbar, as_network
+from ..circuit import Circuit, Crossbar, Network, as_network
+from ..errors import InputError
 from ..solution import Solution
+from .base import BackendBase
+
+log = logging.getLogger(__name__)
+_WARNED: set[tuple[str, ...]] = set()  # sets of ignored parts already warned about in this process
+
+
+def _switched_off(xb: Crossbar) -> bool:
+    return xb.cell.kind == "1t1r" and xb.cell.v_gate <= xb.cell.nmos.vto
 
 
 def cell_currents(xb: Crossbar, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ideal column currents (B, N) and input-source currents (B, M) of one layer."""
-    kind = xb.cell.kind
-    if kind == "diode":
+    if xb.cell.kind == "diode":
         drive = np.maximum(V - xb.cell.diode.v_threshold, 0.0)
-    elif kind == "1t1r" and xb.cell.v_gate <= xb.cell.nmos.vto:
+    elif _switched_off(xb):
         drive = np.zeros_like(V)
     else:
         drive = V
@@ -36,26 +50,79 @@ def cell_currents(xb: Crossbar, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, source
 
 
-class IdealBackend:
-    """NumPy matrix product; the reference every circuit result is compared with."""
+def ignored_parts(net: Network) -> tuple[str, ...]:
+    """What of ``net`` the ideal laws leave out, in a fixed order (see the module docstring)."""
+    layers = net.layers
+    found = {
+        "r_wire": any(xb.r_wire > 0 for xb in layers),
+        "r_driver": any(xb.r_driver > 0 for xb in layers),
+        "r_sense": any(xb.r_sense > 0 for xb in layers),
+        "r_ref": any(xb.r_ref is not None for xb in layers),
+        "diode": any(xb.cell.kind == "diode" for xb in layers),
+        "transistor": any(xb.cell.kind == "1t1r" for xb in layers),
+    }
+    return tuple(name for name, hit in found.items() if hit)
+
+
+def _warn_ignored(net: Network) -> tuple[str, ...]:
+    """:func:`ignored_parts`, with a warning the first time this process leaves out that set."""
+    ignored = ignored_parts(net)
+    if ignored and ignored not in _WARNED:
+        _WARNED.add(ignored)
+        log.warning(
+            "ideal backend: %s left out of the circuit (see Solution.ignored); "
+            "use backend='native' to solve what was described",
+            ", ".join(ignored),
+        )
+    return ignored
+
+
+class IdealBackend(BackendBase):
+    """NumPy matrix product; the reference every circuit result is compared with.
+
+    ``cache_size`` bounds the transfer matrices kept (:mod:`xbarsim.backends.base`).
+    """
 
     name = "ideal"
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, *, cache_size: int = 64) -> None:
+        self.cache_size = cache_size
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
         return None
+
+    def is_linear(self, circuit: Circuit) -> bool:
+        """Resistor and 1T1R (switch) cells are linear under the ideal laws; the diode threshold is not."""
+        return all(xb.cell.kind != "diode" for xb in as_network(circuit).layers)
+
+    def transfer_matrix(self, circuit: Circuit) -> np.ndarray:
+        """Exact (M0, N) ``T``: the product of every layer's G (0 for a switched-off 1T1R) and r_ref."""
+        cache = self._transfers()
+        hit = cache.get(circuit)
+        if hit is not None:
+            return hit
+        if not self.is_linear(circuit):
+            raise InputError("the ideal diode law has a threshold: the circuit has no transfer matrix")
+        net = as_network(circuit)
+        _warn_ignored(net)
+        T = np.eye(net.n_inputs)
+        for k, xb in enumerate(net.layers):
+            G = np.zeros_like(xb.G) if _switched_off(xb) else xb.G
+            T = T @ G if k else G  # layer 0: G itself, so V @ T is V @ G bit for bit
+            if xb.r_ref is not None and k < len(net.layers) - 1:
+                T = T * xb.r_ref
+        T = np.array(T, dtype=np.float64)
+        T.setflags(write=False)
+        return cache.put(circuit, T)
 
     def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
         t0 = time.perf_counter()
         net = as_network(circuit)
         x = check_voltages(V, net.n_inputs)
         if nodes:
-            from ..errors import InputError
-
             raise InputError("the ideal backend has no internal nodes; drop nodes=")
+        ignored = _warn_ignored(net)
         currents, voltages = [], []
         power = np.zeros(x.shape[0])
         for xb in net.layers:
@@ -72,4 +139,5 @@ class IdealBackend:
             backend=self.name,
             seconds=time.perf_counter() - t0,
             sensed_by_voltage=net.layers[-1].r_ref is not None,
+            ignored=ignored,
         )

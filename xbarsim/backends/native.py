@@ -129,6 +129,20 @@ class NativeBackend:
             entry.transfers[ids] = transfer(entry.mna, np.array(ids, dtype=np.int64), ordering=self.ordering)
         return entry.transfers[ids]
 
+    def is_linear(self, circuit: Circuit) -> bool:
+        """True when the stamped circuit is linear (resistor cells, or 1t1r with ``mos="linear"``)."""
+        return bool(self._entry(circuit).mna.is_linear)
+
+    def transfer_matrix(self, circuit: Circuit) -> np.ndarray:
+        """(M0, N) ``T`` with ``solve(circuit, V).currents == V @ T``, from the cached :meth:`transfer`."""
+        tr = self.transfer(circuit)
+        layers = as_network(circuit).layers
+        r_ref = layers[-1].r_ref
+        col = tr.cols["amm"] if r_ref is None else tr.cols[f"sense{len(layers) - 1}"]
+        if np.any(tr.k0[col]):
+            raise InputError("the outputs are affine in the inputs (fixed sources): no transfer matrix")
+        return tr.K[:, col] if r_ref is None else tr.K[:, col] / r_ref
+
     # ------------------------------------------------------------------ solve
     def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
         t0 = time.perf_counter()

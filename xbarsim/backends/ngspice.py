@@ -34,6 +34,7 @@ from ..solution import Solution
 from ..spice.rawfile import RawFile, parse_raw
 from ..spice.runner import check_points, run_deck
 from ..topology import build
+from .base import BackendBase
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def check_max_batch(max_batch: object) -> int:
     return max_batch
 
 
-class DeckBackend:
+class DeckBackend(BackendBase):
     """Shared driver of the SPICE backends: split the batch, write the deck, run it, read the raw file.
 
     Subclasses set ``name``, ``options``, ``max_batch`` and implement :meth:`run` (deck text ->

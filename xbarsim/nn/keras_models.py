@@ -25,13 +25,55 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from .._validate import check_int
 from ..errors import InputError
+from . import ops as _ops
+from .ops import (
+    Conv,
+    Dense,
+    Flatten,
+    Op,
+    Pool,
+    activate,
+    float_product,
+    im2col,
+    max_pool,
+    n_synapses,
+    weighted,
+)
+
+# The op names are re-exported from xbarsim.nn.ops, where they live.
+__all__ = [
+    "ArchSpec",
+    "Conv",
+    "Dense",
+    "Flatten",
+    "Op",
+    "Pool",
+    "TrainResult",
+    "activate",
+    "build_model",
+    "extract",
+    "forward",
+    "history_path",
+    "im2col",
+    "load_model",
+    "load_or_train",
+    "load_record",
+    "max_pool",
+    "n_synapses",
+    "save",
+    "spec_from_record",
+    "train",
+    "weighted",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +119,7 @@ class ArchSpec:
         if self.arch not in ("mlp", "cnn"):
             raise InputError(f"arch must be 'mlp' or 'cnn', got {self.arch!r}")
         for name, lo, hi in (("hidden", *HIDDEN_RANGE), ("layers", 1, 4), ("conv", 1, 3), ("pool", 2, 8)):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
-                raise InputError(f"{name} must be an integer in {lo}..{hi}, got {v!r}")
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=lo, maximum=hi))
         if self.filters not in FILTER_CHOICES:
             raise InputError(f"filters must be one of {FILTER_CHOICES}, got {self.filters!r}")
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
@@ -117,110 +157,13 @@ class ArchSpec:
 # --------------------------------------------------------------------------- NumPy layer ops
 
 
-@dataclass(frozen=True, eq=False)
-class Dense:
-    """y = act(x @ W + b); W (n_in, n_out)."""
+def forward(ops: Sequence[Op], x: np.ndarray, *, logits: bool = False) -> np.ndarray:
+    """Float NumPy forward pass of ``ops`` on images (B, H, W, C) (or (B, H, W), a channel is added).
 
-    W: np.ndarray
-    b: np.ndarray
-    activation: Literal["relu", "softmax", "linear"] = "relu"
-    name: str = "dense"
-
-
-@dataclass(frozen=True, eq=False)
-class Conv:
-    """'valid' stride-1 convolution, W (kh, kw, C, F) as Keras stores it, then the activation."""
-
-    W: np.ndarray
-    b: np.ndarray
-    activation: Literal["relu", "softmax", "linear"] = "relu"
-    name: str = "conv"
-
-
-@dataclass(frozen=True)
-class Pool:
-    """Max pooling p x p with stride p ('valid': trailing rows/columns dropped)."""
-
-    p: int
-
-
-@dataclass(frozen=True)
-class Flatten:
-    """(B, H, W, C) -> (B, H*W*C) in C order, as Keras' Flatten."""
-
-
-Op = Dense | Conv | Pool | Flatten
-
-
-def activate(z: np.ndarray, activation: str) -> np.ndarray:
-    """Apply relu / softmax (last axis) / linear."""
-    if activation == "relu":
-        return np.maximum(z, 0.0)
-    if activation == "softmax":
-        e = np.exp(z - z.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    if activation == "linear":
-        return z
-    raise InputError(f"unsupported activation {activation!r}")
-
-
-def im2col(x: np.ndarray, kh: int, kw: int) -> np.ndarray:
-    """Patches of a 'valid' stride-1 convolution: (B, H, W, C) -> (B, H-kh+1, W-kw+1, kh*kw*C).
-
-    The patch vector is ordered (dy, dx, c), matching ``W.reshape(kh*kw*C, F)`` of a Keras kernel.
+    With ``logits=True`` the final softmax is skipped (argmax is unchanged). The ops themselves
+    and the shared forward pass live in :mod:`xbarsim.nn.ops`.
     """
-    B, H, W, C = x.shape
-    if H < kh or W < kw:
-        raise InputError(f"input {H}x{W} is smaller than the {kh}x{kw} kernel")
-    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # (B, H', W', C, kh, kw)
-    return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(
-        B, H - kh + 1, W - kw + 1, kh * kw * C
-    )
-
-
-def max_pool(x: np.ndarray, p: int) -> np.ndarray:
-    """p x p max pooling with stride p on (B, H, W, C), dropping incomplete windows."""
-    B, H, W, C = x.shape
-    h, w = H // p, W // p
-    if h < 1 or w < 1:
-        raise InputError(f"pooling {p}x{p} does not fit a {H}x{W} map")
-    return x[:, : h * p, : w * p, :].reshape(B, h, p, w, p, C).max(axis=(2, 4))
-
-
-def forward(ops: list[Op], x: np.ndarray, *, logits: bool = False) -> np.ndarray:
-    """NumPy forward pass of ``ops`` on images (B, H, W, C) (or (B, H, W), a channel is added).
-
-    With ``logits=True`` the final softmax is skipped (argmax is unchanged).
-    """
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim == 3:
-        a = a[..., None]
-    for k, op in enumerate(ops):
-        last = k == len(ops) - 1
-        if isinstance(op, Dense):
-            z = a @ op.W + op.b
-            a = z if (last and logits) else activate(z, op.activation)
-        elif isinstance(op, Conv):
-            kh, kw, C, F = op.W.shape
-            z = im2col(a, kh, kw) @ op.W.reshape(kh * kw * C, F) + op.b
-            a = z if (last and logits) else activate(z, op.activation)
-        elif isinstance(op, Pool):
-            a = max_pool(a, op.p)
-        elif isinstance(op, Flatten):
-            a = a.reshape(a.shape[0], -1)
-        else:  # pragma: no cover - closed set
-            raise InputError(f"unknown layer op {op!r}")
-    return a
-
-
-def weighted(ops: list[Op]) -> list[Dense | Conv]:
-    """The ops that carry weights (the ones mapped onto crossbars), in order."""
-    return [op for op in ops if isinstance(op, (Dense, Conv))]
-
-
-def n_synapses(ops: list[Op], *, with_bias: bool = True) -> int:
-    """Number of weights (plus biases) of the network: one synapse per weight."""
-    return int(sum(op.W.size + (op.b.size if with_bias else 0) for op in weighted(ops)))
+    return _ops.forward(ops, x, float_product, logits=logits)
 
 
 # --------------------------------------------------------------------------- Keras side
