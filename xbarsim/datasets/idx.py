@@ -26,6 +26,9 @@ import numpy as np
 
 from ..errors import InputError
 
+#: Classes of MNIST and Fashion-MNIST.
+N_CLASSES = 10
+
 log = logging.getLogger(__name__)
 
 Split = Literal["train", "test"]
@@ -245,3 +248,18 @@ def load_binary(
     """Binarized images (N, 28, 28) float32 in {0, 1} and int64 labels."""
     x, y = load(dataset, split, data_dir=data_dir, limit=limit, download=download)
     return binarize(x), y.astype(np.int64)
+
+
+def check_fits(
+    input_shape: tuple[int, ...], n_outputs: int, x: np.ndarray, y: np.ndarray, model: str, dataset: str
+) -> None:
+    """Refuse, in one line, a model whose input or class count does not fit the images and labels."""
+    want = tuple(d for d in input_shape if d != 1)
+    have = tuple(d for d in x.shape[1:] if d != 1)
+    if want != have:
+        raise InputError(
+            f"{model} takes inputs of shape {tuple(input_shape)} but the {dataset} images are "
+            f"{tuple(x.shape[1:])}"
+        )
+    if n_outputs != N_CLASSES or (y.size and int(np.max(y)) >= n_outputs):
+        raise InputError(f"{model} has {n_outputs} outputs but {dataset} has {N_CLASSES} classes")
