@@ -191,7 +191,7 @@ def mnist_mc(
     )
     dist = preset_distribution(preset or f"hfo2-1t1r-{levels}")
     rng = rng_for(seed, trial, "mnist_mc/devices")
-    variability = {
+    variability: dict[str, Any] = {
         "mode": mode,
         "read_noise": read_noise,
         "stuck_hrs_rate": stuck_hrs_rate,
@@ -231,7 +231,12 @@ def _kim_nominal(
 
     trained = kim.train_model(grid, seed)
     _, quant = kim.find_levels(trained.model(0), alpha=alpha, max_q=max_q)
-    design = kim.CircuitDesign(mapping=mapping, g_on=g_on, g_off=g_off, r_wire=r_wire)
+    design = kim.CircuitDesign(
+        mapping=mapping,  # type: ignore[arg-type]  # checked against the choices by the sweep schema
+        g_on=g_on,
+        g_off=g_off,
+        r_wire=r_wire,
+    )
     kc = kim.build_circuit(quant, v_in, design=design, calibrate_with=backend)
     V = kim.glyph_voltages(grid, v_in)
     acc, cur = kim.evaluate_circuit(kc.network, V, backend)
@@ -299,7 +304,7 @@ def kim2024_mc(
         grid, seed, alpha, max_q, v_in, backend, mapping, g_on, g_off, r_wire
     )
     rng = rng_for(seed, trial, "kim2024_mc/devices")
-    variability = {
+    variability: dict[str, Any] = {
         "mode": mode,
         "read_noise": read_noise,
         "stuck_hrs_rate": stuck_hrs_rate,

@@ -349,7 +349,8 @@ def _pool_loop(
                         params,
                         {
                             "status": "failed",
-                            "error": f"worker process died {deaths.pop(pid)} times running this point",
+                            "error": f"worker process died {deaths.pop(pid)} times running this point alone "
+                            f"({lost[pid]} runs in all)",
                         },
                         lost.pop(pid),
                     )
@@ -392,7 +393,7 @@ def _run_dask(
         if isinstance(exc, XbarsimError) or client.status == "running":
             raise
         raise SchedulerLost(
-            f"lost the Dask scheduler{f' at {scheduler}' if scheduler else ''} ({_one_line(exc)}); "
+            f"lost the Dask scheduler{f' at {scheduler}' if scheduler else ''} ({type(exc).__name__}); "
             "finished points are stored, run the sweep again to go on"
         ) from None
     finally:

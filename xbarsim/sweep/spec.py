@@ -144,8 +144,8 @@ class SweepSpec:
                 "(raise it with --max-points or XBARSIM_SWEEP_MAX_POINTS)"
             )
         grid: dict[str, tuple[Any, ...]] = {}
-        for k, values in axes.items():
-            grid[k] = tuple(_check_value(exp, k, v, where, f"grid.{k}") for v in values)
+        for k, axis in axes.items():
+            grid[k] = tuple(_check_value(exp, k, v, where, f"grid.{k}") for v in axis)
             if len(set(map(_canon, grid[k]))) != len(grid[k]):
                 raise InputError(f"{where}: [grid] '{k}' lists the same value twice")
         plot = dict(self.plot)
