@@ -112,27 +112,28 @@ def _open(args: argparse.Namespace, create: bool) -> ResultsStore:
     return ResultsStore(_db_path(args), create=create)
 
 
-def _selected(args: argparse.Namespace, store: ResultsStore) -> tuple[list[SweepSpec], set[str] | None]:
-    """The spec(s) asked for and the ids of their points (None = every stored point)."""
+def _selected(args: argparse.Namespace, store: ResultsStore) -> list[SweepSpec]:
+    """The spec(s) asked for: the sweep file given, or those stored in the results file."""
     from ..errors import InputError
     from ..sweep.spec import load_spec, parse_spec
 
+    # reading results runs nothing: no grid-size limit (the run that stored them had one)
     if args.spec:
-        spec = load_spec(args.spec)
-        return [spec], {pid for pid, _ in spec.points()}
+        return [load_spec(args.spec, max_points=sys.maxsize)]
     stored = store.sweeps()
     if args.sweep:
         stored = [s for s in stored if s["name"] == args.sweep]
         if not stored:
             names = ", ".join(sorted({s["name"] for s in store.sweeps()})) or "none"
             raise InputError(f"no sweep named {args.sweep!r} in {store.path}; stored: {names}")
-    # stored specs were accepted when they ran: no grid-size limit when reading them back
-    specs = [
+    return [
         parse_spec(s["spec"], source=f"stored sweep {s['name']!r}", max_points=sys.maxsize) for s in stored
     ]
-    if not specs:
-        return [], None
-    return specs, {pid for sp in specs for pid, _ in sp.points()}
+
+
+def _ids(specs: list[SweepSpec]) -> set[str] | None:
+    """The ids of the specs' points (None without specs = every stored point)."""
+    return {pid for sp in specs for pid in sp.point_ids()} if specs else None
 
 
 def run_run(args: argparse.Namespace) -> int:
@@ -177,7 +178,7 @@ def run_run(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     with _open(args, create=False) as store:
-        specs, _ = _selected(args, store)
+        specs = _selected(args, store)
         statuses = store.statuses()
         failed_rows = []
         for spec in specs:
@@ -213,7 +214,7 @@ def run_export(args: argparse.Namespace) -> int:
     if args.csv != "-":  # checked before reading anything
         refuse_overwrite(check_output_path(args.csv), inputs)
     with _open(args, create=False) as store:
-        _, ids = _selected(args, store)
+        ids = _ids(_selected(args, store))
         rows = store.rows(ids)
     cols, flat = summarize(rows) if args.summary else flat_rows(rows)
     out = sys.stdout if args.csv == "-" else None
@@ -236,7 +237,8 @@ def run_plot(args: argparse.Namespace) -> int:
     if args.out:
         check_plot_path(args.out)
     with _open(args, create=False) as store:
-        specs, ids = _selected(args, store)
+        specs = _selected(args, store)
+        ids = _ids(specs)
         rows = store.rows(ids)
     defaults = specs[-1].plot if specs else {}
     x = args.x or defaults.get("x")

@@ -253,11 +253,22 @@ class _Feed:
         self._left = n
 
     def __len__(self) -> int:
-        return self._left
+        return self._left if self else 0
+
+    def __bool__(self) -> bool:
+        if not self._front:
+            try:  # peek: the count is from a first pass, the iterator is the truth
+                self._front.append(next(self._items))
+            except StopIteration:
+                self._left = 0
+                return False
+        return True
 
     def popleft(self) -> tuple[str, dict[str, Any]]:
-        self._left -= 1
-        return self._front.popleft() if self._front else next(self._items)
+        if not self:
+            raise IndexError("no points left")
+        self._left = max(self._left - 1, 0)
+        return self._front.popleft()
 
     def appendleft(self, item: tuple[str, dict[str, Any]]) -> None:
         self._left += 1
