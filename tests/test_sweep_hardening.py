@@ -345,3 +345,31 @@ def test_bad_scheduler_address_one_line(tmp_path, capsys) -> None:
             capsys, ["sweep", "run", str(spec), "--db", str(db), "--scheduler", addr], "must look like tcp://"
         )
     assert not db.exists()
+
+
+def test_model_file_and_data_folder_contents_are_part_of_the_identity(tmp_path) -> None:
+    model = tmp_path / "m.keras"
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.gz").write_bytes(b"images v1")
+    model.write_bytes(b"weights v1")
+
+    def ids() -> list[str]:
+        spec = {"experiment": "mnist_mc", "fixed": {"model": str(model), "data_dir": str(data)}}
+        return list(parse_spec({**spec, "grid": {"trial": [0, 1]}}).point_ids())
+
+    first = ids()
+    model.write_bytes(b"weights v2")
+    second = ids()
+    (data / "a.gz").write_bytes(b"images v2")
+    third = ids()
+    model.write_bytes(b"weights v1")
+    (data / "a.gz").write_bytes(b"images v1")
+    assert len({*first, *second, *third}) == 6  # every content change: new points
+    assert ids() == first  # same contents again: the stored points are found again
+    # a preset *name* is not a file: ids of name-only sweeps are those of earlier versions
+    plain = parse_spec({"experiment": "crossbar_mc", "fixed": {"preset": "hfo2-1t1r-8"}})
+    from xbarsim.sweep.spec import point_id
+
+    ((pid, params),) = plain.points()
+    assert pid == point_id("crossbar_mc", params)

@@ -268,5 +268,5 @@ def run_experiments(args: argparse.Namespace) -> int:
         print(f"{exp.name}: {exp.doc}")
         print(f"  metrics: {', '.join(exp.metrics)}")
         for k, p in exp.params.items():
-            print(f"  {k} ({p.type.__name__}, default {p.default!r}): {p.doc}")
+            print(f"  {k} ({p.describe()}): {p.doc}")
     return 0

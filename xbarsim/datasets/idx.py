@@ -24,6 +24,7 @@ from typing import Literal
 
 import numpy as np
 
+from .._validate import check_int
 from ..errors import InputError
 
 #: Classes of MNIST and Fashion-MNIST.
@@ -225,9 +226,8 @@ def load(
     if x.shape[0] != y.shape[0]:
         raise InputError(f"{name} {split}: {x.shape[0]} images but {y.shape[0]} labels")
     if limit is not None:
-        if int(limit) < 1:
-            raise InputError(f"limit must be >= 1, got {limit}")
-        x, y = x[: int(limit)], y[: int(limit)]
+        n = check_int(limit, "limit", minimum=1)
+        x, y = x[:n], y[:n]
     return np.ascontiguousarray(x, dtype=np.uint8), np.ascontiguousarray(y, dtype=np.uint8)
 
 

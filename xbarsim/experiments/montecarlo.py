@@ -36,6 +36,7 @@ from ..sweep.experiments import (
     check_backend,
     check_preset,
     experiment,
+    is_level_csv,
     rng_for,
 )
 
@@ -154,7 +155,7 @@ def mnist_mc(
         P(
             "level distribution: preset name or CSV path ('' = hfo2-1t1r-<levels>)",
             check=check_preset,
-            path=True,
+            path=is_level_csv,
         ),
     ] = "",
     mode: Mode = "relative",

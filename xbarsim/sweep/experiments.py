@@ -32,8 +32,9 @@ from ..errors import InputError, XbarsimError
 class P:
     """What a type hint cannot say about a parameter: meaning, allowed values, range, file-ness.
 
-    ``path=True`` marks a parameter that may name a file or folder the experiment reads; its
-    content hash becomes part of the point identity (see :mod:`xbarsim.sweep.spec`).
+    ``path`` marks a parameter that may name a file or folder the experiment reads (``True``, or
+    a predicate saying which values are paths); the content hash of what it names becomes part of
+    the point identity (see :mod:`xbarsim.sweep.spec`).
     """
 
     doc: str = ""
@@ -41,7 +42,7 @@ class P:
     minimum: float | None = None
     maximum: float | None = None
     check: Callable[[Any], None] | None = None
-    path: bool = False
+    path: bool | Callable[[Any], bool] = False
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,24 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     check: Callable[[Any], None] | None = None
-    path: bool = False
+    path: bool | Callable[[Any], bool] = False
+
+    def names_file(self, value: Any) -> bool:
+        """Whether ``value`` names a file or folder whose content the experiment reads."""
+        if not value or not self.path:
+            return False
+        return True if self.path is True else bool(self.path(value))
+
+    def describe(self) -> str:
+        """``type, default ...`` and the allowed values, for ``xbarsim sweep experiments``."""
+        out = f"{self.type.__name__}, default {self.default!r}"
+        if self.choices:
+            out += f"; one of {', '.join(map(str, self.choices))}"
+        if self.minimum is not None or self.maximum is not None:
+            lo = "" if self.minimum is None else f"{self.minimum:g} <= "
+            hi = "" if self.maximum is None else f" <= {self.maximum:g}"
+            out += f"; {lo}value{hi}"
+        return out
 
 
 _TYPES = (int, float, str, bool)
@@ -169,8 +187,15 @@ def check_backend(name: str) -> None:
         raise InputError(f"backend {name!r} is not usable here: {reason}")
 
 
+def is_level_csv(name: str) -> bool:
+    """Whether a ``preset`` value is a CSV path, not a preset name (the rule of preset_distribution)."""
+    return name.endswith(".csv") or "/" in name
+
+
 # Parameters shared by the Monte-Carlo experiments (declared once, used in several signatures).
-Preset = Annotated[str, P("level distribution: preset name or CSV path", check=check_preset, path=True)]
+Preset = Annotated[
+    str, P("level distribution: preset name or CSV path", check=check_preset, path=is_level_csv)
+]
 ReadNoise = Annotated[float, P("relative sigma of cycle-to-cycle read noise", minimum=0.0)]
 StuckHrs = Annotated[float, P("fraction of cells stuck at HRS", minimum=0.0, maximum=1.0)]
 StuckLrs = Annotated[float, P("fraction of cells stuck at LRS", minimum=0.0, maximum=1.0)]

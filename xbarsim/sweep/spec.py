@@ -28,7 +28,6 @@ Grids are counted before they are expanded: a sweep larger than :func:`max_point
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 import json
@@ -80,25 +79,19 @@ def point_id(experiment: str, params: dict[str, Any], inputs: dict[str, str] | N
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-@functools.lru_cache(maxsize=256)
-def _file_digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def content_hash(path: str | Path) -> str | None:
     """SHA-256 of a file, or of every file below a folder (names and contents); None if absent.
 
-    Digests are cached per (path, size, mtime, inode), so a grid naming one file many times
-    reads it once per process.
+    Read anew on every call (no cache keyed on mtime: two edits within one clock tick would
+    look alike); :meth:`SweepSpec.iter_points` calls it once per distinct value.
     """
     p = Path(path)
     if p.is_file():
-        st = p.stat()
-        return _file_digest(str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
     if not p.is_dir():
         return None
     h = hashlib.sha256()
@@ -189,7 +182,7 @@ class SweepSpec:
             for k in files:
                 v = params[k]
                 if (k, v) not in digests:
-                    digests[k, v] = content_hash(v) if v else None
+                    digests[k, v] = content_hash(v) if exp.params[k].names_file(v) else None
                 if digests[k, v] is not None:
                     inputs[k] = typing.cast(str, digests[k, v])
             yield point_id(self.experiment, params, inputs), params
