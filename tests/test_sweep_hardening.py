@@ -224,6 +224,17 @@ def test_status_and_export_on_a_read_only_file_and_folder(tmp_path) -> None:
             cwd=out_dir,
         )
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "is not writable here" in r.stderr
+        ro.chmod(0o755)  # a read-only file in a writable folder: the same clear line
+        r = subprocess.run(
+            [*prefix, sys.executable, "-m", "xbarsim", "sweep", "run", str(spec), "--db", str(db)],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=out_dir,
+        )
+        assert r.returncode == 2 and "is not writable here" in r.stderr and r.stderr.count("\n") == 1
     finally:
         ro.chmod(0o755)
         db.chmod(0o644)

@@ -95,3 +95,39 @@ def test_load_or_train_is_lazy_locked_and_atomic(tmp_path) -> None:
     x, y = load_binary("mnist", "train", data_dir=DATA, limit=100)
     km.load_or_train(tmp_path / "n.keras", spec, x, y, epochs=1, seed=0, dataset="mnist")
     assert (tmp_path / "n.keras").is_file() and (tmp_path / "n.history.json").is_file()
+
+
+@requires_tf
+def test_two_processes_share_one_training_under_the_lock(tmp_path) -> None:
+    """Two real processes ask for the same uncached model at once: one trains, the other loads it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import json, os, sys
+from xbarsim.datasets.idx import load_binary
+from xbarsim.nn import keras_models as km
+
+def data():
+    with open(r"{tmp_path / "trained.log"}", "a") as fh:
+        fh.write(f"{{os.getpid()}}\\n")
+    return load_binary("mnist", "train", data_dir=r"{DATA}", limit=200)
+
+_, rec = km.load_or_train(r"{tmp_path / "m.keras"}", km.ArchSpec("mlp", hidden=8), data,
+                          epochs=1, seed=0, dataset="mnist")
+print(json.dumps(rec["history"]))
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e.decode()[-500:] for _, e in outs]
+    assert len((tmp_path / "trained.log").read_text().split()) == 1  # trained once
+    h1, h2 = (json.loads(o.decode().splitlines()[-1]) for o, _ in outs)
+    assert h1 == h2  # both got the same network's record

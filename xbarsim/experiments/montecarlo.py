@@ -262,7 +262,7 @@ def _kim_nominal(
 )
 def kim2024_mc(
     grid: Annotated[int, P("glyph size (5 or 7)", choices=(5, 7))] = 5,
-    alpha: Annotated[float, P("recognition goal of the level search", minimum=0.0)] = 1.0,
+    alpha: Annotated[float, P("recognition goal of the level search", minimum=0.0, maximum=1.0)] = 1.0,
     max_q: Annotated[int, P("largest number of quantization levels tried", minimum=2)] = 40,
     v_in: Annotated[float, P("input voltage of a lit pixel", minimum=0.0)] = 5.0,
     backend: Annotated[str, P("circuit backend (native or ngspice)", check=check_backend)] = "native",

@@ -85,6 +85,14 @@ class ResultsStore:
             raise InputError(f"results file not found: {self.path}")
         if self.path.is_dir():
             raise InputError(f"results file is a directory: {self.path}")
+        if create:
+            folder = self.path.parent
+            writable = os.access(self.path, os.W_OK) if self.path.exists() else os.access(folder, os.W_OK)
+            if not writable or not os.access(folder, os.W_OK | os.X_OK):  # SQLite needs -wal/-shm there
+                raise InputError(
+                    f"results file {self.path} is not writable here (its folder must be writable too); "
+                    "status, export and plot can still read it"
+                )
         try:
             self._db = self._connect()
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -223,10 +231,17 @@ class ResultsStore:
             self.db = db
 
         def __enter__(self) -> None:
-            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # locked past the timeout, read-only, disk full...
+                raise InputError(f"cannot write the results file: {exc}") from None
 
         def __exit__(self, exc_type: object, *rest: object) -> None:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            try:
+                self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            except sqlite3.OperationalError as exc:
+                if not exc_type:
+                    raise InputError(f"cannot write the results file: {exc}") from None
 
     def _transaction(self) -> ResultsStore._Tx:
         return ResultsStore._Tx(self._db)
