@@ -65,6 +65,7 @@ def test_scheduler_address_and_killed_worker(tmp_path) -> None:
         rows = {r["params"]["trial"]: r for r in st.rows()}
     assert (rep.done, rep.failed) == (3, 1)
     assert rows[1]["status"] == "failed" and "KilledWorker" in rows[1]["error"]
+    assert rows[1]["attempts"] == 2  # killed its worker beside others, then again alone
     assert all(rows[t]["status"] == "done" for t in (0, 2, 3))
 
 
