@@ -27,13 +27,11 @@ def main(argv: list[str] | None = None) -> int:
 
     dist = preset_distribution(args.preset)
     print(dist.describe())
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
     rng = np.random.default_rng(args.seed)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     for k in range(dist.n_levels):
         src = np.sort(dist.samples(k)) * 1e6
         drawn = np.sort(sample_conductances(dist, np.full(args.draws, k), rng) * dist.v_read * 1e6)

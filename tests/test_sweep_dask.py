@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 from conftest import requires_dask
 
 from xbarsim.sweep.executor import run_sweep
-from xbarsim.sweep.spec import parse_spec
+from xbarsim.sweep.spec import load_spec, parse_spec
 from xbarsim.sweep.store import ResultsStore
 
 SPEC = {
@@ -55,4 +65,88 @@ def test_scheduler_address_and_killed_worker(tmp_path) -> None:
         rows = {r["params"]["trial"]: r for r in st.rows()}
     assert (rep.done, rep.failed) == (3, 1)
     assert rows[1]["status"] == "failed" and "KilledWorker" in rows[1]["error"]
+    assert rows[1]["attempts"] == 2  # killed its worker beside others, then again alone
     assert all(rows[t]["status"] == "done" for t in (0, 2, 3))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@requires_dask
+def test_scheduler_loss_is_one_line_and_resumable(tmp_path) -> None:
+    """A real ``dask scheduler`` + ``dask worker``; the scheduler is killed mid-sweep."""
+    dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
+    assert dask_cli, "the dask command comes with distributed"
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    addr = f"tcp://127.0.0.1:{_free_port()}"
+    spec = tmp_path / "loss.toml"
+    spec.write_text('experiment = "selftest"\n[fixed]\nsleep = 0.3\n[grid]\ntrial = { stop = 40 }\n')
+    db = tmp_path / "loss.sqlite"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    sched = subprocess.Popen(
+        [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", addr.rsplit(":", 1)[1], "--no-dashboard"],
+        env=env,
+        **quiet,
+    )
+    worker = subprocess.Popen(
+        [dask_cli, "worker", addr, "--nthreads", "1", "--nworkers", "1", "--no-dashboard"], env=env, **quiet
+    )
+    try:
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "xbarsim",
+                "sweep",
+                "run",
+                str(spec),
+                "--db",
+                str(db),
+                "--scheduler",
+                addr,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while _rows(db) < 3:
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, "no progress on the Dask scheduler"
+            time.sleep(0.1)
+        sched.send_signal(signal.SIGKILL)
+        out, err = run.communicate(timeout=120)
+    finally:
+        for p in (sched, worker):
+            p.kill()
+            p.wait()
+    assert run.returncode == 2, (out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("xbarsim: error: lost the Dask scheduler at " + addr)
+    n = _rows(db)
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    assert 3 <= n < 40
+    with ResultsStore(db) as st:  # resume elsewhere: the stored points are kept, none twice
+        rep = run_sweep(load_spec(spec), st, workers=2, progress=False)
+        assert (rep.skipped, rep.done) == (n, 40 - n)
+        assert st.count() == 40
+
+
+def _rows(db) -> int:
+    if not db.exists():
+        return 0
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(con.execute("SELECT COUNT(*) FROM points").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.OperationalError:
+        return 0

@@ -68,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--method",
         choices=("quantile", "weight-range", "lloyd", "none"),
         default="quantile",
-        help="quantization: quantile (the paper's, default), weight-range (Kim 2024), lloyd (Lloyd-Max per layer) or none",
+        help="quantization: quantile (the paper's, default), weight-range (Kim 2024), "
+        "lloyd (Lloyd-Max per layer) or none",
     )
     i.add_argument("--levels", type=int, default=8, metavar="K", help="quantization levels k (default 8)")
     i.add_argument(
@@ -121,16 +122,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.set_defaults(func=run_infer)
 
 
+def _check_data(args: argparse.Namespace, *splits: str) -> None:
+    """The dataset files exist and --limit is sane (before TensorFlow is loaded)."""
+    from .._validate import check_int
+    from ..datasets.idx import locate
+
+    if args.limit is not None:
+        check_int(args.limit, "--limit", minimum=1)
+    for split in splits:
+        locate(args.dataset, split, args.data_dir)  # type: ignore[arg-type]
+
+
+def _check_output(path: str, what: str) -> Path:
+    """An output file we will be able to write: not a folder, folder exists and is writable."""
+    import os
+
+    from ..errors import InputError
+
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{what} names a directory, give a file name: {p}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"directory of {what} does not exist: {parent}")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise InputError(f"{what} is not writable: {p}")
+    return p
+
+
 def run_train(args: argparse.Namespace) -> int:
+    from .._validate import check_int
     from ..datasets.idx import load_binary
     from ..errors import InputError
     from ..nn import keras_models as km
 
-    out = Path(args.out)
+    out = _check_output(args.out, "--out")
     if out.suffix != ".keras":
         raise InputError(f"--out must end in .keras, got {args.out!r}")
-    if not out.parent.is_dir():
-        raise InputError(f"directory of --out does not exist: {out.parent}")
+    check_int(args.epochs, "--epochs", minimum=1)
+    check_int(args.seed, "--seed", minimum=0)
     spec = km.ArchSpec(
         arch=args.arch,
         hidden=args.hidden,
@@ -139,6 +169,7 @@ def run_train(args: argparse.Namespace) -> int:
         filters=args.filters,
         pool=args.pool,
     )
+    _check_data(args, "train", "test")
     x, y = load_binary(args.dataset, "train", data_dir=args.data_dir, limit=args.limit)
     xt, yt = load_binary(args.dataset, "test", data_dir=args.data_dir)
     res = km.train(spec, x, y, epochs=args.epochs, seed=args.seed, verbose=2 if args.verbose else 0)
@@ -163,15 +194,20 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_infer(args: argparse.Namespace) -> int:
-    from ..datasets.idx import load_binary
+    from .._validate import check_int, check_real
+    from ..datasets.idx import check_fits, load_binary
     from ..errors import InputError
     from ..experiments.romero_zaliz2021 import InferenceConfig, evaluate, format_report
     from ..nn import keras_models as km
 
-    if args.levels < 2:
+    # every argument is checked here, before TensorFlow is loaded and the long run starts
+    if check_int(args.levels, "--levels") < 2:
         raise InputError(f"--levels must be >= 2, got {args.levels}")
-    if args.json and not Path(args.json).parent.is_dir():
-        raise InputError(f"directory of --json does not exist: {Path(args.json).parent}")
+    check_int(args.tile, "--tile", minimum=2)
+    check_int(args.batch, "--batch", minimum=1)
+    check_int(args.cal_images, "--cal-images", minimum=1)
+    check_real(args.r_wire, "--r-wire", nonneg=True)
+    check_real(args.timeout, "--timeout", positive=True)
     opts: dict = {"mos": args.mos} if args.backend == "native" else {}
     if args.backend == "ngspice":
         opts["timeout"] = args.timeout
@@ -190,12 +226,30 @@ def run_infer(args: argparse.Namespace) -> int:
         calibration=args.calibrate,
     )
     config.level_table()  # fail early on an unknown table
-    ops = km.extract(km.load_model(args.model))
+    model_path = Path(args.model)
+    if not model_path.is_file():
+        raise InputError(f"model file not found: {model_path}")
+    if model_path.suffix != ".keras":
+        raise InputError(f"--model must be a .keras file written by 'xbarsim train', got {args.model!r}")
+    if args.json:
+        _check_output(args.json, "--json")
+    _check_data(args, "test", *(("train",) if args.calibrate == "data" else ()))
+    from ..sweep.experiments import check_backend
+
+    check_backend(args.backend)  # ngspice / libngspice present before the long run
+    model = km.load_model(args.model)
+    ops = km.extract(model)
     x, y = load_binary(args.dataset, "test", data_dir=args.data_dir, limit=args.limit)
+    check_fits(
+        tuple(int(d) for d in model.input_shape[1:]),
+        int(model.output_shape[-1]),
+        x,
+        y,
+        f"model {args.model}",
+        args.dataset,
+    )
     x_cal = None
     if args.calibrate == "data":
-        if args.cal_images < 1:
-            raise InputError(f"--cal-images must be >= 1, got {args.cal_images}")
         x_cal, _ = load_binary(args.dataset, "train", data_dir=args.data_dir, limit=args.cal_images)
     result = evaluate(ops, x, y, config, x_cal=x_cal)
     result["model"] = str(args.model)
@@ -203,6 +257,8 @@ def run_infer(args: argparse.Namespace) -> int:
     print(f"{args.model} on {args.dataset} test set")
     print(format_report(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        tmp = Path(args.json).with_name(f".{Path(args.json).name}.part")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        tmp.replace(args.json)
         print(f"wrote {args.json}", file=sys.stderr)
     return 0

@@ -9,6 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..sweep.spec import SweepSpec
+    from ..sweep.store import ResultsStore
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=3,
         metavar="K",
         help="worker deaths before a point is failed (default 3)",
+    )
+    r.add_argument(
+        "--max-points",
+        type=int,
+        metavar="N",
+        help="largest grid accepted (default 1,000,000 or $XBARSIM_SWEEP_MAX_POINTS)",
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     r.set_defaults(func=run_run)
@@ -95,37 +106,48 @@ def _db_path(args: argparse.Namespace) -> Path:
     raise InputError("give a sweep file or --db FILE")
 
 
-def _open(args: argparse.Namespace, create: bool):
+def _open(args: argparse.Namespace, create: bool) -> ResultsStore:
     from ..sweep.store import ResultsStore
 
     return ResultsStore(_db_path(args), create=create)
 
 
-def _selected(args: argparse.Namespace, store):
-    """The spec(s) asked for and the ids of their points (None = every stored point)."""
+def _selected(args: argparse.Namespace, store: ResultsStore) -> list[SweepSpec]:
+    """The spec(s) asked for: the sweep file given, or those stored in the results file."""
     from ..errors import InputError
     from ..sweep.spec import load_spec, parse_spec
 
+    # reading results runs nothing: no grid-size limit (the run that stored them had one)
     if args.spec:
-        spec = load_spec(args.spec)
-        return [spec], {pid for pid, _ in spec.points()}
+        return [load_spec(args.spec, max_points=sys.maxsize)]
     stored = store.sweeps()
     if args.sweep:
         stored = [s for s in stored if s["name"] == args.sweep]
         if not stored:
             names = ", ".join(sorted({s["name"] for s in store.sweeps()})) or "none"
             raise InputError(f"no sweep named {args.sweep!r} in {store.path}; stored: {names}")
-    specs = [parse_spec(s["spec"], source=f"stored sweep {s['name']!r}") for s in stored]
-    if not specs:
-        return [], None
-    return specs, {pid for sp in specs for pid, _ in sp.points()}
+    return [
+        parse_spec(s["spec"], source=f"stored sweep {s['name']!r}", max_points=sys.maxsize) for s in stored
+    ]
+
+
+def _ids(specs: list[SweepSpec]) -> set[str] | None:
+    """The ids of the specs' points (None without specs = every stored point)."""
+    return {pid for sp in specs for pid in sp.point_ids()} if specs else None
 
 
 def run_run(args: argparse.Namespace) -> int:
-    from ..sweep.executor import run_sweep
+    from .._validate import check_int
+    from ..sweep.executor import check_scheduler_address, run_sweep
     from ..sweep.spec import load_spec
 
-    spec = load_spec(args.spec)
+    if args.scheduler:
+        check_scheduler_address(args.scheduler)
+    for name in ("workers", "max_points"):
+        if getattr(args, name) is not None:
+            check_int(getattr(args, name), f"--{name.replace('_', '-')}", minimum=1)
+    check_int(args.max_attempts, "--max-attempts", minimum=1)
+    spec = load_spec(args.spec, max_points=args.max_points)
     if (args.scheduler or args.dask_local) and not getattr(args, "verbose", False):
         import logging
 
@@ -133,7 +155,12 @@ def run_run(args: argparse.Namespace) -> int:
             import distributed  # noqa: F401
         except ImportError:
             pass  # run_sweep says how to install it
-        logging.getLogger("distributed").setLevel(logging.WARNING)  # Dask logs every connection at INFO
+        # Dask logs every connection at INFO and a lost scheduler as tracebacks; what matters
+        # (lost workers, a lost scheduler) is reported by the executor in one line each
+        names = ["distributed", "tornado", "asyncio", *logging.root.manager.loggerDict]
+        for name in names:
+            if name.split(".")[0] in ("distributed", "tornado", "asyncio"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
     with _open(args, create=True) as store:
         report = run_sweep(
             spec,
@@ -151,19 +178,25 @@ def run_run(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     with _open(args, create=False) as store:
-        specs, _ = _selected(args, store)
+        specs = _selected(args, store)
         statuses = store.statuses()
         failed_rows = []
         for spec in specs:
-            ids = [pid for pid, _ in spec.points()]
-            done = sum(statuses.get(i) == "done" for i in ids)
-            failed = sum(statuses.get(i) == "failed" for i in ids)
+            n = done = failed = 0
+            failed_ids = []
+            for pid in spec.point_ids():  # streamed: a large grid is never held as a list
+                n += 1
+                st = statuses.get(pid)
+                done += st == "done"
+                if st == "failed":
+                    failed += 1
+                    failed_ids.append(pid)
             print(
-                f"{spec.name} ({spec.experiment}): {len(ids)} points, {done} done, {failed} failed, "
-                f"{len(ids) - done - failed} pending"
+                f"{spec.name} ({spec.experiment}): {n} points, {done} done, {failed} failed, "
+                f"{n - done - failed} pending"
             )
             if args.errors and failed:
-                failed_rows += [r for r in store.rows(ids) if r["status"] == "failed"]
+                failed_rows += store.rows(failed_ids)
         if not specs:
             print(f"{store.path}: no sweeps stored ({store.count()} points)")
         for r in failed_rows:
@@ -172,10 +205,16 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..sweep.plots import flat_rows, summarize, write_csv
+    from ..sweep.plots import check_output_path, flat_rows, refuse_overwrite, summarize, write_csv
 
+    db = _db_path(args)
+    inputs = [db, *(db.with_name(db.name + x) for x in ("-wal", "-shm", "-journal", ".lock"))]
+    if args.spec:
+        inputs.append(Path(args.spec))
+    if args.csv != "-":  # checked before reading anything
+        refuse_overwrite(check_output_path(args.csv), inputs)
     with _open(args, create=False) as store:
-        _, ids = _selected(args, store)
+        ids = _ids(_selected(args, store))
         rows = store.rows(ids)
     cols, flat = summarize(rows) if args.summary else flat_rows(rows)
     out = sys.stdout if args.csv == "-" else None
@@ -186,17 +225,20 @@ def run_export(args: argparse.Namespace) -> int:
         w.writeheader()
         w.writerows(flat)
     else:
-        write_csv(args.csv, cols, flat)
+        write_csv(args.csv, cols, flat, inputs=inputs)
         print(f"{len(flat)} rows written to {args.csv}", file=sys.stderr)
     return 0
 
 
 def run_plot(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..sweep.plots import errorbar_plot, hist_plot
+    from ..sweep.plots import check_plot_path, errorbar_plot, hist_plot
 
+    if args.out:
+        check_plot_path(args.out)
     with _open(args, create=False) as store:
-        specs, ids = _selected(args, store)
+        specs = _selected(args, store)
+        ids = _ids(specs)
         rows = store.rows(ids)
     defaults = specs[-1].plot if specs else {}
     x = args.x or defaults.get("x")
@@ -226,5 +268,5 @@ def run_experiments(args: argparse.Namespace) -> int:
         print(f"{exp.name}: {exp.doc}")
         print(f"  metrics: {', '.join(exp.metrics)}")
         for k, p in exp.params.items():
-            print(f"  {k} ({p.type.__name__}, default {p.default!r}): {p.doc}")
+            print(f"  {k} ({p.describe()}): {p.doc}")
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
+from .._validate import check_int
 
 __all__ = ["GRIDS", "glyph_matrix", "glyph_rows", "glyphs", "one_hot", "render"]
 
@@ -46,17 +46,13 @@ _TABLES = {5: _GLYPHS_5, 7: _GLYPHS_7}
 
 
 def _check_grid(grid: object) -> int:
-    if isinstance(grid, bool) or grid not in GRIDS:
-        raise InputError(f"grid must be 5 or 7, got {grid!r}")
-    return int(grid)  # type: ignore[arg-type]
+    return check_int(grid, "grid", choices=GRIDS)
 
 
 def glyph_rows(grid: int, digit: int) -> tuple[str, ...]:
     """The glyph of ``digit`` as ``grid`` strings of '0'/'1', top row first."""
     table = _TABLES[_check_grid(grid)]
-    if isinstance(digit, bool) or not isinstance(digit, (int, np.integer)) or not 0 <= digit <= 9:
-        raise InputError(f"digit must be an integer 0-9, got {digit!r}")
-    return table[int(digit)]
+    return table[check_int(digit, "digit", minimum=0, maximum=9)]
 
 
 def glyph_matrix(grid: int, digit: int) -> np.ndarray:

@@ -24,7 +24,11 @@ from typing import Literal
 
 import numpy as np
 
+from .._validate import check_int
 from ..errors import InputError
+
+#: Classes of MNIST and Fashion-MNIST.
+N_CLASSES = 10
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +226,8 @@ def load(
     if x.shape[0] != y.shape[0]:
         raise InputError(f"{name} {split}: {x.shape[0]} images but {y.shape[0]} labels")
     if limit is not None:
-        if int(limit) < 1:
-            raise InputError(f"limit must be >= 1, got {limit}")
-        x, y = x[: int(limit)], y[: int(limit)]
+        n = check_int(limit, "limit", minimum=1)
+        x, y = x[:n], y[:n]
     return np.ascontiguousarray(x, dtype=np.uint8), np.ascontiguousarray(y, dtype=np.uint8)
 
 
@@ -245,3 +248,18 @@ def load_binary(
     """Binarized images (N, 28, 28) float32 in {0, 1} and int64 labels."""
     x, y = load(dataset, split, data_dir=data_dir, limit=limit, download=download)
     return binarize(x), y.astype(np.int64)
+
+
+def check_fits(
+    input_shape: tuple[int, ...], n_outputs: int, x: np.ndarray, y: np.ndarray, model: str, dataset: str
+) -> None:
+    """Refuse, in one line, a model whose input or class count does not fit the images and labels."""
+    want = tuple(d for d in input_shape if d != 1)
+    have = tuple(d for d in x.shape[1:] if d != 1)
+    if want != have:
+        raise InputError(
+            f"{model} takes inputs of shape {tuple(input_shape)} but the {dataset} images are "
+            f"{tuple(x.shape[1:])}"
+        )
+    if n_outputs != N_CLASSES or (y.size and int(np.max(y)) >= n_outputs):
+        raise InputError(f"{model} has {n_outputs} outputs but {dataset} has {N_CLASSES} classes")

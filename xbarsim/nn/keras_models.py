@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -323,20 +323,48 @@ def load_record(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 def load_or_train(
     path: str | os.PathLike[str],
     spec: ArchSpec,
-    x: np.ndarray,
-    y: np.ndarray,
+    data: tuple[np.ndarray, np.ndarray] | Callable[[], tuple[np.ndarray, np.ndarray]] | np.ndarray,
+    y: np.ndarray | None = None,
     *,
     epochs: int,
     seed: int,
     dataset: str,
 ) -> tuple[Any, dict[str, Any]]:
-    """The model cached at ``path`` and its record, or train it (:func:`train`) and save it there first."""
+    """The model cached at ``path`` and its record, or train it (:func:`train`) and save it there first.
+
+    ``data`` is the training set ``(x, y)`` or a zero-argument callable returning it, called only
+    when training is needed (``load_or_train(path, spec, x, y, ...)`` works too). Processes that
+    share a cache (sweep workers) take an exclusive lock on ``<path>.lock`` while checking and
+    training, so one trains and the others load its result; model and record are written to
+    temporary files and renamed into place, so a reader never sees half a model.
+    """
+    import fcntl
+
     p = Path(path)
     if p.is_file():
         return load_model(p), load_record(p) or {}
-    result = train(spec, x, y, epochs=epochs, seed=seed)
-    result.extra["dataset"] = dataset
-    save(result, p)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with open(p.with_name(p.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if p.is_file():  # another process trained it while we waited
+            return load_model(p), load_record(p) or {}
+        if y is not None:
+            x, labels = data, y
+        elif callable(data):
+            x, labels = data()
+        else:
+            x, labels = data
+        result = train(spec, np.asarray(x), np.asarray(labels), epochs=epochs, seed=seed)
+        result.extra["dataset"] = dataset
+        tmp = p.with_name(f".{p.stem}.{os.getpid()}.part.keras")
+        try:
+            save(result, tmp)
+            history_path(tmp).replace(history_path(p))
+            tmp.replace(p)  # last: the model's presence says the pair is complete
+        finally:
+            tmp.unlink(missing_ok=True)
+            history_path(tmp).unlink(missing_ok=True)
+    log.info("trained %s in %.1f s -> %s", spec.label, result.seconds, p)
     return result.model, result.record()
 
 

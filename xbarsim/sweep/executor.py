@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import sys
 import threading
@@ -34,11 +35,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError
+from .._validate import check_int
+from ..errors import InputError, XbarsimError
 from .spec import SweepSpec
 from .store import ResultsStore
 
 log = logging.getLogger(__name__)
+
+
+class SchedulerLost(XbarsimError):
+    """The Dask scheduler went away during a sweep (finished points are stored)."""
 
 
 @dataclass(frozen=True)
@@ -160,16 +166,46 @@ def run_sweep(
 
     if scheduler and dask_local:
         raise InputError("give either a Dask scheduler address or --dask-local, not both")
-    if workers is not None and workers < 1:
-        raise InputError(f"workers must be >= 1, got {workers}")
-    if max_attempts < 1:
-        raise InputError(f"max_attempts must be >= 1, got {max_attempts}")
+    if workers is not None:
+        check_int(workers, "workers", minimum=1)
+    check_int(max_attempts, "max_attempts", minimum=1)
+    if scheduler:
+        check_scheduler_address(scheduler)
     t0 = time.perf_counter()
-    points = spec.points()
-    store.record_sweep(spec.spec_hash(), spec.name, spec.experiment, spec.to_dict(), __version__)
-    have = store.statuses(pid for pid, _ in points)
-    todo = [(pid, p) for pid, p in points if have.get(pid) != "done" and (retry_failed or pid not in have)]
-    skipped = len(points) - len(todo)
+    with store.run_lock():
+        store.record_sweep(spec.spec_hash(), spec.name, spec.experiment, spec.to_dict(), __version__)
+        have = store.statuses()
+
+        def wanted(pid: str) -> bool:
+            return have.get(pid) != "done" and (retry_failed or pid not in have)
+
+        # two lazy passes (count, then run) instead of a list of every point's parameters
+        n_total = n_todo = 0
+        for pid in spec.point_ids():
+            n_total += 1
+            n_todo += wanted(pid)
+        todo = _Feed(((pid, p) for pid, p in spec.iter_points() if wanted(pid)), n_todo)
+        return _run(
+            spec, store, todo, n_total, t0, workers, scheduler, dask_local, max_attempts, progress, on_point
+        )
+
+
+def _run(
+    spec: SweepSpec,
+    store: ResultsStore,
+    todo: _Feed,
+    n_total: int,
+    t0: float,
+    workers: int | None,
+    scheduler: str | None,
+    dask_local: bool,
+    max_attempts: int,
+    progress: bool | None,
+    on_point: Callable[[str, dict[str, Any]], None] | None,
+) -> SweepReport:
+    from .. import __version__
+
+    skipped = n_total - len(todo)
     counts = {"done": 0, "failed": 0}
     bar = _progress(len(todo), spec.name, progress)
 
@@ -195,7 +231,7 @@ def run_sweep(
         if on_point is not None:
             on_point(pid, outcome)
 
-    log.info("sweep %s: %d points, %d already stored, %d to run", spec.name, len(points), skipped, len(todo))
+    log.info("sweep %s: %d points, %d already stored, %d to run", spec.name, n_total, skipped, len(todo))
     try:
         if todo:
             if scheduler or dask_local:
@@ -205,30 +241,60 @@ def run_sweep(
     finally:
         if bar is not None:
             bar.close()
-    return SweepReport(len(points), skipped, counts["done"], counts["failed"], time.perf_counter() - t0)
+    return SweepReport(n_total, skipped, counts["done"], counts["failed"], time.perf_counter() - t0)
+
+
+class _Feed:
+    """The points still to submit: a lazy iterator with a known length and a push-back front."""
+
+    def __init__(self, items: Iterator[tuple[str, dict[str, Any]]], n: int) -> None:
+        self._items = items
+        self._front: deque[tuple[str, dict[str, Any]]] = deque()
+        self._left = n
+
+    def __len__(self) -> int:
+        return self._left if self else 0
+
+    def __bool__(self) -> bool:
+        if not self._front:
+            try:  # peek: the count is from a first pass, the iterator is the truth
+                self._front.append(next(self._items))
+            except StopIteration:
+                self._left = 0
+                return False
+        return True
+
+    def popleft(self) -> tuple[str, dict[str, Any]]:
+        if not self:
+            raise IndexError("no points left")
+        self._left = max(self._left - 1, 0)
+        return self._front.popleft()
+
+    def appendleft(self, item: tuple[str, dict[str, Any]]) -> None:
+        self._left += 1
+        self._front.appendleft(item)
 
 
 def _run_pool(
     spec: SweepSpec,
-    todo: list[tuple[str, dict[str, Any]]],
+    todo: _Feed,
     record: Callable[[str, dict[str, Any], dict[str, Any], int], None],
     workers: int,
     max_attempts: int,
 ) -> None:
     import multiprocessing
 
-    queue = deque(todo)
     suspects: deque[tuple[str, dict[str, Any]]] = deque()
     deaths: dict[str, int] = {}
     ctx = multiprocessing.get_context("spawn")
 
     with _worker_env():
-        _pool_loop(spec, queue, suspects, deaths, record, workers, max_attempts, ctx)
+        _pool_loop(spec, todo, suspects, deaths, record, workers, max_attempts, ctx)
 
 
 def _pool_loop(
     spec: SweepSpec,
-    queue: deque[tuple[str, dict[str, Any]]],
+    queue: _Feed,
     suspects: deque[tuple[str, dict[str, Any]]],
     deaths: dict[str, int],
     record: Callable[[str, dict[str, Any], dict[str, Any], int], None],
@@ -239,6 +305,7 @@ def _pool_loop(
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
+    lost: dict[str, int] = {}  # runs of a point that ended with its worker's death (for `attempts`)
     while queue or suspects:
         pool = ProcessPoolExecutor(
             max_workers=min(workers, len(queue) + len(suspects)),
@@ -251,7 +318,7 @@ def _pool_loop(
         try:
             while (queue or suspects or inflight) and not broken:
                 # suspects of a crash run alone, so a further crash is attributable to one point
-                source = suspects if suspects else queue
+                source: _Feed | deque[tuple[str, dict[str, Any]]] = suspects if suspects else queue
                 limit = 1 if suspects else 2 * workers
                 while source and len(inflight) < limit:
                     pid, params = source.popleft()
@@ -272,7 +339,8 @@ def _pool_loop(
                         broken = True
                         inflight[fut] = (pid, params)  # handled below with the other casualties
                         continue
-                    record(pid, params, outcome, 1 + deaths.pop(pid, 0))
+                    deaths.pop(pid, None)
+                    record(pid, params, outcome, 1 + lost.pop(pid, 0))
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -283,6 +351,7 @@ def _pool_loop(
             )
             lone = len(casualties) == 1
             for pid, params in casualties:
+                lost[pid] = lost.get(pid, 0) + 1
                 if lone:
                     deaths[pid] = deaths.get(pid, 0) + 1
                 if deaths.get(pid, 0) >= max_attempts:
@@ -291,9 +360,10 @@ def _pool_loop(
                         params,
                         {
                             "status": "failed",
-                            "error": f"worker process died {deaths.pop(pid)} times running this point",
+                            "error": f"worker process died {deaths.pop(pid)} times running this point alone "
+                            f"({lost[pid]} runs in all)",
                         },
-                        0,
+                        lost.pop(pid),
                     )
                 else:
                     suspects.append((pid, params))
@@ -302,7 +372,7 @@ def _pool_loop(
 
 def _run_dask(
     spec: SweepSpec,
-    todo: list[tuple[str, dict[str, Any]]],
+    todo: _Feed,
     record: Callable[[str, dict[str, Any], dict[str, Any], int], None],
     workers: int | None,
     scheduler: str | None,
@@ -326,52 +396,87 @@ def _run_dask(
     else:
         try:
             client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
-            raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 -- OSError, TimeoutError, ValueError for a bad address...
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {_one_line(exc)}") from None
     try:
-        from distributed import wait
-
-        n_slots = max(1, sum(client.nthreads().values()))
-        window = max(2 * n_slots, 4)
-        queue = deque(todo)
-        solo: deque[tuple[str, dict[str, Any]]] = deque()
-        inflight: dict[Any, tuple[str, dict[str, Any], bool]] = {}
-
-        def submit(pid: str, params: dict[str, Any], alone: bool) -> None:
-            key = f"xbarsim-{spec.experiment}-{pid}" + ("-alone" if alone else "")
-            fut = client.submit(run_point, spec.experiment, params, key=key, retries=0)
-            inflight[fut] = (pid, params, alone)
-
-        while queue or solo or inflight:
-            if solo:
-                # a point whose worker died next to others runs again alone, so the verdict is its own
-                if not inflight:
-                    submit(*solo.popleft(), True)
-            else:
-                while queue and len(inflight) < window:
-                    submit(*queue.popleft(), False)
-            done, _ = wait(list(inflight), return_when="FIRST_COMPLETED")
-            for fut in done:
-                pid, params, alone = inflight.pop(fut)
-                try:
-                    outcome = fut.result()
-                except Exception as exc:  # noqa: BLE001 -- KilledWorker etc.; the task itself never raises
-                    if not alone:  # KilledWorker, a cancelled future after a lost worker...
-                        log.warning(
-                            "point %s was lost with its worker (%s); running it again alone",
-                            pid,
-                            type(exc).__name__,
-                        )
-                        solo.append((pid, params))
-                        fut.release()
-                        continue
-                    outcome = {
-                        "status": "failed",
-                        "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}",
-                    }
-                record(pid, params, outcome, 1)
-                fut.release()
+        _dask_loop(client, spec, todo, record)
+    except Exception as exc:  # our own errors pass; the rest is a lost connection
+        if isinstance(exc, XbarsimError) or client.status == "running":
+            raise
+        raise SchedulerLost(
+            f"lost the Dask scheduler{f' at {scheduler}' if scheduler else ''} ({type(exc).__name__}); "
+            "finished points are stored, run the sweep again to go on"
+        ) from None
     finally:
-        client.close()
+        with contextlib.suppress(Exception):  # closing a client whose scheduler is gone may raise too
+            client.close(timeout=5)
         if cluster is not None:
             cluster.close()
+
+
+_ADDRESS = re.compile(r"^(tcp|tls|ws|wss|ucx|inproc)://[^\s/:]+:\d{1,5}$")
+
+
+def check_scheduler_address(address: str) -> str:
+    """``tcp://HOST:PORT`` (or another Dask protocol) with a port in 1..65535; InputError otherwise."""
+    m = _ADDRESS.match(address)
+    if not m or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
+        raise InputError(f"Dask scheduler address must look like tcp://HOST:PORT, got {address!r}")
+    return address
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split()) or '(no message)'}"
+
+
+def _dask_loop(
+    client: Any,
+    spec: SweepSpec,
+    todo: _Feed,
+    record: Callable[[str, dict[str, Any], dict[str, Any], int], None],
+) -> None:
+    """Keep a window of tasks in flight on ``client``, recording each as it lands."""
+    from distributed import wait
+
+    n_slots = max(1, sum(client.nthreads().values()))
+    window = max(2 * n_slots, 4)
+    queue = todo
+    solo: deque[tuple[str, dict[str, Any]]] = deque()
+    lost: dict[str, int] = {}
+    inflight: dict[Any, tuple[str, dict[str, Any], bool]] = {}
+
+    def submit(pid: str, params: dict[str, Any], alone: bool) -> None:
+        key = f"xbarsim-{spec.experiment}-{pid}" + ("-alone" if alone else "")
+        fut = client.submit(run_point, spec.experiment, params, key=key, retries=0)
+        inflight[fut] = (pid, params, alone)
+
+    while queue or solo or inflight:
+        if solo:
+            # a point whose worker died next to others runs again alone, so the verdict is its own
+            if not inflight:
+                submit(*solo.popleft(), True)
+        else:
+            while queue and len(inflight) < window:
+                submit(*queue.popleft(), False)
+        done, _ = wait(list(inflight), return_when="FIRST_COMPLETED")
+        for fut in done:
+            pid, params, alone = inflight.pop(fut)
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # noqa: BLE001 -- KilledWorker etc.; the task itself never raises
+                if not alone:  # KilledWorker, a cancelled future after a lost worker...
+                    log.warning(
+                        "point %s was lost with its worker (%s); running it again alone",
+                        pid,
+                        type(exc).__name__,
+                    )
+                    solo.append((pid, params))
+                    lost[pid] = lost.get(pid, 0) + 1
+                    fut.release()
+                    continue
+                outcome = {
+                    "status": "failed",
+                    "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}",
+                }
+            record(pid, params, outcome, 1 + lost.pop(pid, 0))
+            fut.release()

@@ -1,8 +1,11 @@
 """Experiments a sweep can run: each is a pure function of its parameters returning metrics.
 
-An experiment is registered with its parameter schema (type, default, short doc), so sweep files
-are validated before anything runs. The function behind it is named ``"module:function"`` and
-imported in the worker only, so listing experiments stays cheap.
+An experiment is declared once, as a function: every parameter has a type hint of the form
+``Annotated[type, P(doc, choices=..., minimum=...)]`` and a default, and the :func:`experiment`
+decorator derives the registry's parameter schema from that signature. The schema therefore
+cannot drift from the function (a parameter without a declaration is refused at import), and
+sweep files are validated against it before anything runs. Registered functions live in
+modules whose top level imports only NumPy, so listing experiments stays cheap.
 
 Randomness: every experiment builds its generators with :func:`rng_for` from ``seed``, ``trial``
 and a stream label. Points that differ only in other parameters (voltage, wire resistance,
@@ -13,26 +16,67 @@ those points sharper than independent draws would.
 from __future__ import annotations
 
 import importlib
+import inspect
+import typing
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, XbarsimError
+
+
+@dataclass(frozen=True)
+class P:
+    """What a type hint cannot say about a parameter: meaning, allowed values, range, file-ness.
+
+    ``path`` marks a parameter that may name a file or folder the experiment reads (``True``, or
+    a predicate saying which values are paths); the content hash of what it names becomes part of
+    the point identity (see :mod:`xbarsim.sweep.spec`).
+    """
+
+    doc: str = ""
+    choices: tuple[Any, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    check: Callable[[Any], None] | None = None
+    path: bool | Callable[[Any], bool] = False
 
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter of an experiment: its type (int, float, str, bool), default and meaning."""
+    """One parameter of an experiment: its type (int, float, str, bool), default and declaration."""
 
     type: type
     default: Any
     doc: str = ""
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
+    maximum: float | None = None
     check: Callable[[Any], None] | None = None
+    path: bool | Callable[[Any], bool] = False
+
+    def names_file(self, value: Any) -> bool:
+        """Whether ``value`` names a file or folder whose content the experiment reads."""
+        if not value or not self.path:
+            return False
+        return True if self.path is True else bool(self.path(value))
+
+    def describe(self) -> str:
+        """``type, default ...`` and the allowed values, for ``xbarsim sweep experiments``."""
+        out = f"{self.type.__name__}, default {self.default!r}"
+        if self.choices:
+            out += f"; one of {', '.join(map(str, self.choices))}"
+        if self.minimum is not None or self.maximum is not None:
+            lo = "" if self.minimum is None else f"{self.minimum:g} <= "
+            hi = "" if self.maximum is None else f" <= {self.maximum:g}"
+            out += f"; {lo}value{hi}"
+        return out
+
+
+_TYPES = (int, float, str, bool)
 
 
 @dataclass(frozen=True)
@@ -50,37 +94,38 @@ class Experiment:
 
     def function(self) -> Callable[..., dict[str, float]]:
         module, func = self.target.split(":")
-        return getattr(importlib.import_module(module), func)
+        return typing.cast(Callable[..., dict[str, float]], getattr(importlib.import_module(module), func))
 
 
-def rng_for(seed: int, trial: int, stream: str) -> np.random.Generator:
-    """Generator for one (seed, trial, stream): independent streams, reproducible everywhere."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(trial), zlib.crc32(stream.encode())]))
+def schema_of(fn: Callable[..., Any]) -> dict[str, Param]:
+    """The parameter schema declared by ``fn``'s signature (see the module doc); TypeError if incomplete."""
+    hints = typing.get_type_hints(fn, include_extras=True)
+    params: dict[str, Param] = {}
+    for name, par in inspect.signature(fn).parameters.items():
+        where = f"{fn.__module__}.{fn.__qualname__}: parameter {name!r}"
+        if par.kind not in (par.POSITIONAL_OR_KEYWORD, par.KEYWORD_ONLY):
+            raise TypeError(f"{where} must be a named parameter")
+        hint = hints.get(name)
+        if typing.get_origin(hint) is not Annotated:
+            raise TypeError(f"{where} needs a hint Annotated[type, P(...)]")
+        base, *extras = typing.get_args(hint)
+        decl = next((e for e in extras if isinstance(e, P)), None)
+        if base not in _TYPES or decl is None:
+            raise TypeError(f"{where}: hint must be Annotated[int|float|str|bool, P(...)], got {hint!r}")
+        if par.default is inspect.Parameter.empty:
+            raise TypeError(f"{where} needs a default")
+        params[name] = Param(
+            base,
+            par.default,
+            decl.doc,
+            decl.choices,
+            decl.minimum,
+            decl.maximum,
+            decl.check,
+            decl.path,
+        )
+    return params
 
-
-def _check_preset(name: str) -> None:
-    """A preset name or a readable level CSV ('' = the experiment's default); raises InputError."""
-    if name:
-        from ..variability import preset_distribution
-
-        preset_distribution(name)
-
-
-def _check_backend(name: str) -> None:
-    from ..backends import REGISTRY
-
-    if name not in REGISTRY:
-        raise InputError(f"unknown backend {name!r}; choose one of {', '.join(REGISTRY)}")
-
-
-_VARIABILITY = {
-    "preset": Param(str, "hfo2-1t1r-8", "level distribution: preset name or CSV path", check=_check_preset),
-    "read_noise": Param(float, 0.0, "relative sigma of cycle-to-cycle read noise", minimum=0.0),
-    "stuck_hrs_rate": Param(float, 0.0, "fraction of cells stuck at HRS", minimum=0.0),
-    "stuck_lrs_rate": Param(float, 0.0, "fraction of cells stuck at LRS", minimum=0.0),
-    "seed": Param(int, 0, "base seed (devices, inputs)"),
-    "trial": Param(int, 0, "Monte-Carlo trial index (device draw)", minimum=0),
-}
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
@@ -88,6 +133,16 @@ EXPERIMENTS: dict[str, Experiment] = {}
 def register(exp: Experiment) -> Experiment:
     EXPERIMENTS[exp.name] = exp
     return exp
+
+
+def experiment(name: str, *, metrics: tuple[str, ...], doc: str) -> Callable[[Callable[..., Any]], Any]:
+    """Register the decorated function as experiment ``name``, its schema taken from its signature."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        register(Experiment(name, f"{fn.__module__}:{fn.__qualname__}", schema_of(fn), metrics, doc))
+        return fn
+
+    return deco
 
 
 def get_experiment(name: str) -> Experiment:
@@ -104,27 +159,67 @@ def run_experiment(name: str, params: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in out.items()}
 
 
+def rng_for(seed: int, trial: int, stream: str) -> np.random.Generator:
+    """Generator for one (seed, trial, stream): independent streams, reproducible everywhere."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(trial), zlib.crc32(stream.encode())]))
+
+
+def check_preset(name: str) -> None:
+    """A preset name or a readable level CSV ('' = the experiment's default); raises InputError."""
+    if name:
+        from ..variability import preset_distribution
+
+        preset_distribution(name)
+
+
+def check_backend(name: str) -> None:
+    """A known backend whose simulator (ngspice, libngspice...) is usable on this machine."""
+    from ..backends import REGISTRY
+
+    if name not in REGISTRY:
+        raise InputError(f"unknown backend {name!r}; choose one of {', '.join(REGISTRY)}")
+    module, cls = REGISTRY[name]
+    try:
+        reason = getattr(importlib.import_module(module), cls).unavailable_reason()
+    except (ImportError, XbarsimError) as exc:
+        reason = str(exc)
+    if reason is not None:
+        raise InputError(f"backend {name!r} is not usable here: {reason}")
+
+
+def is_level_csv(name: str) -> bool:
+    """Whether a ``preset`` value is a CSV path, not a preset name (the rule of preset_distribution)."""
+    return name.endswith(".csv") or "/" in name
+
+
+# Parameters shared by the Monte-Carlo experiments (declared once, used in several signatures).
+Preset = Annotated[
+    str, P("level distribution: preset name or CSV path", check=check_preset, path=is_level_csv)
+]
+ReadNoise = Annotated[float, P("relative sigma of cycle-to-cycle read noise", minimum=0.0)]
+StuckHrs = Annotated[float, P("fraction of cells stuck at HRS", minimum=0.0, maximum=1.0)]
+StuckLrs = Annotated[float, P("fraction of cells stuck at LRS", minimum=0.0, maximum=1.0)]
+Seed = Annotated[int, P("base seed (devices, inputs)", minimum=0)]
+Trial = Annotated[int, P("Monte-Carlo trial index (device draw)", minimum=0)]
+RWire = Annotated[float, P("wire segment resistance, ohm", minimum=0.0)]
+Mode = Annotated[
+    str,
+    P(
+        "cells keep their target with the nearest level's relative spread, or snap to it",
+        choices=("relative", "snap"),
+    ),
+]
+
+
 # ---------------------------------------------------------------------------------------------
-register(
-    Experiment(
-        name="selftest",
-        target="xbarsim.sweep.experiments:selftest",
-        params={
-            "x": Param(float, 1.0, "scale of the result"),
-            "seed": Param(int, 0, "base seed"),
-            "trial": Param(int, 0, "trial index", minimum=0),
-            "sleep": Param(float, 0.0, "seconds to sleep (to watch, kill and resume a sweep)", minimum=0.0),
-            "fail_trial": Param(int, -1, "raise an error at this trial (tests failure recording)"),
-            "crash_trial": Param(int, -1, "kill the worker process at this trial (tests worker loss)"),
-        },
-        metrics=("value",),
-        doc="Tiny deterministic task for testing executors and clusters.",
-    )
-)
-
-
+@experiment("selftest", metrics=("value",), doc="Tiny deterministic task for testing executors and clusters.")
 def selftest(
-    x: float, seed: int, trial: int, sleep: float, fail_trial: int, crash_trial: int
+    x: Annotated[float, P("scale of the result")] = 1.0,
+    seed: Annotated[int, P("base seed", minimum=0)] = 0,
+    trial: Annotated[int, P("trial index", minimum=0)] = 0,
+    sleep: Annotated[float, P("seconds to sleep (to watch, kill and resume a sweep)", minimum=0.0)] = 0.0,
+    fail_trial: Annotated[int, P("raise an error at this trial (tests failure recording)")] = -1,
+    crash_trial: Annotated[int, P("kill the worker process at this trial (tests worker loss)")] = -1,
 ) -> dict[str, float]:
     """``x`` times the mean of 1000 normal draws of stream (seed, trial)."""
     import os
@@ -140,43 +235,29 @@ def selftest(
 
 
 # ---------------------------------------------------------------------------------------------
-register(
-    Experiment(
-        name="crossbar_mc",
-        target="xbarsim.sweep.experiments:crossbar_mc",
-        params={
-            "rows": Param(int, 32, "crossbar inputs M", minimum=1),
-            "cols": Param(int, 16, "crossbar outputs N", minimum=1),
-            "batch": Param(int, 16, "random input vectors per trial", minimum=1),
-            "v_in": Param(float, 0.2, "largest input voltage (inputs uniform in 0..v_in)", minimum=0.0),
-            "r_wire": Param(float, 0.0, "wire segment resistance, ohm", minimum=0.0),
-            "backend": Param(
-                str, "ideal", "circuit backend (ideal, native, ngspice, pyspice)", check=_check_backend
-            ),
-            **_VARIABILITY,
-        },
-        metrics=("rel_error", "mean_rel_error", "level_error_rate", "g_rel_spread"),
-        doc=(
-            "Random crossbar whose cells hold uniformly random levels; conductances sampled from the "
-            "level distributions; output currents vs the nominal (median-level) ideal product."
-        ),
-    )
+@experiment(
+    "crossbar_mc",
+    metrics=("rel_error", "mean_rel_error", "level_error_rate", "g_rel_spread"),
+    doc=(
+        "Random crossbar whose cells hold uniformly random levels; conductances sampled from the "
+        "level distributions; output currents vs the nominal (median-level) ideal product."
+    ),
 )
-
-
 def crossbar_mc(
-    rows: int,
-    cols: int,
-    batch: int,
-    v_in: float,
-    r_wire: float,
-    backend: str,
-    preset: str,
-    read_noise: float,
-    stuck_hrs_rate: float,
-    stuck_lrs_rate: float,
-    seed: int,
-    trial: int,
+    rows: Annotated[int, P("crossbar inputs M", minimum=1)] = 32,
+    cols: Annotated[int, P("crossbar outputs N", minimum=1)] = 16,
+    batch: Annotated[int, P("random input vectors per trial", minimum=1)] = 16,
+    v_in: Annotated[float, P("largest input voltage (inputs uniform in 0..v_in)", minimum=0.0)] = 0.2,
+    r_wire: RWire = 0.0,
+    backend: Annotated[
+        str, P("circuit backend (ideal, native, ngspice, pyspice)", check=check_backend)
+    ] = "ideal",
+    preset: Preset = "hfo2-1t1r-8",
+    read_noise: ReadNoise = 0.0,
+    stuck_hrs_rate: StuckHrs = 0.0,
+    stuck_lrs_rate: StuckLrs = 0.0,
+    seed: Seed = 0,
+    trial: Trial = 0,
 ) -> dict[str, float]:
     """One Monte-Carlo trial of a self-contained random crossbar (see the registry doc)."""
     from ..backends import solve
@@ -208,102 +289,5 @@ def crossbar_mc(
     }
 
 
-# ---------------------------------------------------------------------------------------------
-_VARIABILITY_MAPPED = {
-    **_VARIABILITY,
-    "preset": Param(
-        str, "", "level distribution: preset name or CSV path ('' = hfo2-1t1r-<levels>)", check=_check_preset
-    ),
-    "mode": Param(
-        str,
-        "relative",
-        "cells keep their target with the nearest level's relative spread, or snap to it",
-        choices=("relative", "snap"),
-    ),
-}
-
-register(
-    Experiment(
-        name="mnist_mc",
-        target="xbarsim.sweep.paper_mc:mnist_mc",
-        params={
-            "dataset": Param(str, "mnist", "image set", choices=("mnist", "fashion-mnist")),
-            "data_dir": Param(
-                str, "", "folder with the IDX files ('' = $XBARSIM_DATA, then ~/.keras/datasets)"
-            ),
-            "n_test": Param(int, 1000, "test images per trial (the first n)", minimum=1),
-            "model": Param(str, "", "trained .keras model; '' = train (once, cached) the MLP below"),
-            "hidden": Param(int, 128, "hidden units of the MLP", minimum=8),
-            "hidden_layers": Param(int, 1, "hidden layers of the MLP", minimum=1),
-            "epochs": Param(int, 3, "training epochs", minimum=1),
-            "train_seed": Param(int, 0, "training seed"),
-            "method": Param(
-                str, "quantile", "weight quantization", choices=("quantile", "weight-range", "lloyd")
-            ),
-            "levels": Param(int, 8, "quantization levels k (= device levels)", minimum=2),
-            "bias": Param(
-                str,
-                "quantized",
-                "biases quantized with the weights or kept float",
-                choices=("quantized", "float"),
-            ),
-            "scheme": Param(str, "differential", "signed weights", choices=("differential", "offset")),
-            "tile": Param(int, 128, "largest crossbar side", minimum=2),
-            "cell": Param(str, "1t1r", "cell kind", choices=("1t1r", "resistor")),
-            "r_wire": Param(float, 0.0, "wire segment resistance, ohm", minimum=0.0),
-            "backend": Param(str, "native", "circuit backend", check=_check_backend),
-            "mos": Param(str, "linear", "native backend 1T1R transistor model", choices=("linear", "level1")),
-            **_VARIABILITY_MAPPED,
-        },
-        metrics=(
-            "accuracy_circuit",
-            "accuracy_devices",
-            "accuracy_quantized",
-            "accuracy_float",
-            "accuracy_drop",
-        ),
-        doc=(
-            "Romero-Zaliz 2021 MLP, quantized to k levels, mapped on tiled 1T1R crossbars; each trial "
-            "draws every cell from the level distributions and classifies n_test images."
-        ),
-    )
-)
-
-register(
-    Experiment(
-        name="kim2024_mc",
-        target="xbarsim.sweep.paper_mc:kim2024_mc",
-        params={
-            "grid": Param(int, 5, "glyph size (5 or 7)", choices=(5, 7)),
-            "alpha": Param(float, 1.0, "recognition goal of the level search", minimum=0.0),
-            "max_q": Param(int, 40, "largest number of quantization levels tried", minimum=2),
-            "v_in": Param(float, 5.0, "input voltage of a lit pixel", minimum=0.0),
-            "backend": Param(str, "native", "circuit backend (native or ngspice)", check=_check_backend),
-            "mapping": Param(str, "differential", "weight mapping", choices=("differential", "single")),
-            "g_range": Param(
-                str,
-                "preset",
-                "conductance range: the distribution's level medians, or the paper design's",
-                choices=("preset", "paper"),
-            ),
-            "r_wire": Param(float, 0.0, "wire segment resistance, ohm", minimum=0.0),
-            **_VARIABILITY_MAPPED,
-            "preset": Param(
-                str, "hfo2-1t1r-8", "level distribution: preset name or CSV path", check=_check_preset
-            ),
-        },
-        metrics=(
-            "recognition",
-            "recognition_ideal",
-            "recognition_nominal",
-            "margin",
-            "current_deviation",
-            "n_circuit_levels",
-            "r_ref",
-        ),
-        doc=(
-            "Kim 2024 two-layer diode crossbar circuit on the 10 digit glyphs; each trial draws every "
-            "cell around its target from the level distributions; recognition of the 10 digits."
-        ),
-    )
-)
+# The papers' Monte-Carlo procedures register themselves from their own module.
+importlib.import_module("xbarsim.experiments.montecarlo")

@@ -1,9 +1,14 @@
-"""Summaries and error-bar plots of stored sweep results (matplotlib imported only to draw)."""
+"""Summaries and error-bar plots of stored sweep results (matplotlib imported only to draw).
+
+Plots are :class:`matplotlib.figure.Figure` objects saved directly, never through ``pyplot``: a
+notebook user's backend and open figures are left as they were.
+"""
 
 from __future__ import annotations
 
 import csv
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -93,12 +98,42 @@ def _hashable(v: Any) -> Any:
     return tuple(v) if isinstance(v, list) else v
 
 
-def write_csv(path: str | Path, cols: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(cols), extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
+def write_csv(
+    path: str | Path,
+    cols: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+    *,
+    inputs: Sequence[str | Path] = (),
+) -> None:
+    """Write ``rows`` as CSV through a temporary file renamed into place.
+
+    ``path`` may not be one of ``inputs`` (the results file, the sweep file...): an export must
+    never overwrite what it reads. A crash mid-write leaves the old file, not half a CSV.
+    """
+    out = check_output_path(path)
+    refuse_overwrite(out, inputs)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+    try:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(cols), extrasaction="ignore")
+            w.writeheader()
+            for r in rows:
+                w.writerow(r)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def refuse_overwrite(out: str | Path, inputs: Sequence[str | Path]) -> None:
+    """InputError if ``out`` is (by resolved path or by inode) one of ``inputs``."""
+    o = Path(out)
+    for i in inputs:
+        p = Path(i)
+        same = o.resolve() == p.resolve()
+        if not same and o.exists() and p.exists():
+            same = os.path.samefile(o, p)
+        if same:
+            raise InputError(f"refusing to overwrite an input of this command: {o} is {p}")
 
 
 def errorbar_data(
@@ -166,12 +201,8 @@ def errorbar_plot(
         data = {m: errorbar_data(rows, x, m, None, stat)[None] for m in metrics}
     else:
         data = errorbar_data(rows, x, y, by, stat)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fmt = check_plot_path(out)
+    fig, ax = _figure()
     numeric = all(
         isinstance(v, (int, float)) and not isinstance(v, bool) for xs, *_ in data.values() for v in xs
     )
@@ -205,7 +236,7 @@ def errorbar_plot(
     if by or len(metrics) > 1:
         ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
-    return _save(fig, out)
+    return _save(fig, out, fmt)
 
 
 def hist_plot(
@@ -226,15 +257,11 @@ def hist_plot(
     groups: dict[Any, list[float]] = {}
     for r in done:
         groups.setdefault(_hashable(r["params"].get(by)) if by else None, []).append(float(r["result"][y]))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    fmt = check_plot_path(out)
     allv = np.concatenate([np.asarray(v) for v in groups.values()])
     lo, hi = float(allv.min()), float(allv.max())
     edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = _figure()
     for s, vals in sorted(groups.items(), key=lambda kv: _sort_key(kv[0])):
         v = np.asarray(vals)
         label = f"{by} = {s}: " if by else ""
@@ -249,15 +276,50 @@ def hist_plot(
     ax.set_title(title or f"distribution of {y}")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
-    return _save(fig, out)
+    return _save(fig, out, fmt)
 
 
-def _save(fig, out: str | Path) -> Path:
-    """Lay out, write as PNG (120 dpi) and close ``fig``; return the path."""
-    import matplotlib.pyplot as plt
+def check_plot_path(out: str | Path) -> str:
+    """The image format named by ``out``'s suffix, if matplotlib writes it and the folder exists."""
+    from matplotlib.backend_bases import FigureCanvasBase
 
-    fig.tight_layout()
     path = Path(out)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fmt = path.suffix.lower().lstrip(".")
+    known = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in known:
+        raise InputError(
+            f"unknown plot format {path.suffix or '(none)'!r} of {path.name}; use one of "
+            f"{', '.join('.' + k for k in sorted(known))}"
+        )
+    check_output_path(path)
+    return fmt
+
+
+def check_output_path(path: str | Path) -> Path:
+    """Refuse, before any work, an output whose folder is missing or that names a folder."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"output path is a directory: {p}")
+    if not p.parent.is_dir():
+        raise InputError(f"directory of the output does not exist: {p.parent}")
+    return p
+
+
+def _figure() -> tuple[Any, Any]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.2))
+    return fig, fig.subplots()
+
+
+def _save(fig: Any, out: str | Path, fmt: str) -> Path:
+    """Lay out and write ``fig`` (120 dpi) through a temporary file renamed into place."""
+    path = Path(out)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        fig.savefig(tmp, dpi=120, format=fmt)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
