@@ -180,3 +180,59 @@ def test_backend_options_reach_the_backend(files, capsys) -> None:
     assert r.returncode == 2 and "does not accept" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = _cli("solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--backend-option", "novalue")
     assert r.returncode == 2 and "KEY=VALUE" in r.stderr
+
+
+def _kept_decks(keep) -> list[bytes]:
+    return sorted(p.read_bytes() for p in keep.glob("ngspice-*/deck.cir"))
+
+
+@pytest.mark.requires_ngspice
+def test_netlist_is_byte_identical_to_the_deck_ngspice_ran(files) -> None:
+    """With an ngspice option set, the --netlist file is the deck ngspice read (kept by --keep-dir)."""
+    d, G, V = files
+    common = ["solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--backend", "ngspice"]
+    common += ["--backend-option", "reltol=1e-6", "--r-wire", "0.5", "--timeout", "30"]
+    r = _cli(*common, "--netlist", str(d / "deck.cir"), "--keep-dir", str(d / "keep"), "-o", str(d / "I.npy"))
+    assert r.returncode == 0, r.stderr
+    ran = _kept_decks(d / "keep")
+    assert len(ran) == 1 and (d / "deck.cir").read_bytes() == ran[0]
+    assert b"reltol=1e-06" in ran[0]
+    # a batch over max_batch (1000) runs twice: one file per run, FILE.0.cir and FILE.1.cir
+    rng = np.random.default_rng(3)
+    np.save(d / "V2.npy", rng.uniform(0, 1, (1001, 6)))
+    big = [*common[:4], str(d / "V2.npy"), *common[5:]]
+    r = _cli(*big, "--netlist", str(d / "big.cir"), "--keep-dir", str(d / "keep2"), "-o", str(d / "I2.npy"))
+    assert r.returncode == 0, r.stderr
+    assert not (d / "big.cir").exists()
+    written = sorted((d / f"big.{k}.cir").read_bytes() for k in (0, 1))
+    assert written == _kept_decks(d / "keep2")
+    assert np.load(d / "I2.npy").shape == (1001, 4)
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--backend", "native", "--timeout", "5"], "--timeout applies to the ngspice backend only"),
+        (["--backend", "ideal", "--timeout", "5"], "--timeout applies to the ngspice backend only"),
+        (["--backend", "pyspice", "--timeout", "5"], "--timeout applies to the ngspice backend only"),
+        (["--backend", "native", "--keep-dir", "."], "--keep-dir applies to the ngspice backend only"),
+        (["--backend", "native", "--netlist", "x.cir"], "runs none"),
+        (["--netlist", "x.cir"], "runs none"),
+    ],
+)
+def test_options_a_backend_cannot_honour_are_refused(files, extra, needle) -> None:
+    d, _, _ = files
+    r = _cli("solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), *extra)
+    assert r.returncode == 2 and needle in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cell_choices_are_the_library_constants() -> None:
+    from xbarsim.circuit import CELL_KINDS
+    from xbarsim.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name in ("solve", "netlist"):
+        cell = next(a for a in sub.choices[name]._actions if a.dest == "cell")
+        assert tuple(cell.choices) == CELL_KINDS
