@@ -189,7 +189,7 @@ def _kept_decks(keep) -> list[bytes]:
 @pytest.mark.requires_ngspice
 def test_netlist_is_byte_identical_to_the_deck_ngspice_ran(files) -> None:
     """With an ngspice option set, the --netlist file is the deck ngspice read (kept by --keep-dir)."""
-    d, G, V = files
+    d, _G, _V = files
     common = ["solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--backend", "ngspice"]
     common += ["--backend-option", "reltol=1e-6", "--r-wire", "0.5", "--timeout", "30"]
     r = _cli(*common, "--netlist", str(d / "deck.cir"), "--keep-dir", str(d / "keep"), "-o", str(d / "I.npy"))

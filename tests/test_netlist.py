@@ -242,4 +242,4 @@ def test_checked_topology_runs_once_per_circuit_object() -> None:
     ref = weakref.ref(xb)
     del xb
     gc.collect()
-    assert ref() is None and len([k for k in _CHECKED.keys() if k is twin]) == 1
+    assert ref() is None and any(k is twin for k in _CHECKED)
