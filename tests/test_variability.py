@@ -188,3 +188,16 @@ def test_levels_example_smoke(tmp_path, capsys) -> None:
     assert mod.main(["--preset", "hfo2-1t1r-5", "--draws", "200", "--out", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert "levels 0-1" in capsys.readouterr().out
+
+
+def test_latin1_and_empty_level_csv_are_one_clear_error(tmp_path) -> None:
+    lat = tmp_path / "lat.csv"
+    lat.write_bytes("# mesures \xe9t\xe9\nlevel,v_read,i_read\n0,0.2,1e-6\n1,0.2,2e-6\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"is not UTF-8 text \(byte 0xe9 at offset 10\)"):
+        load_levels(lat)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputError, match="no data"):
+        load_levels(empty)
+    with pytest.raises(InputError, match="does not exist"):
+        load_levels(tmp_path / "missing.csv")

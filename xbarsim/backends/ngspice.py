@@ -26,9 +26,9 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from .._validate import check_int, check_voltages
+from .._validate import check_finite_result, check_int, check_voltages
 from ..circuit import Circuit, Network, as_network
-from ..errors import InputError
+from ..errors import InputError, SimulationError
 from ..netlist import Deck, build_deck, check_options, checked_topology
 from ..solution import Solution
 from ..spice.rawfile import RawFile, parse_raw
@@ -37,29 +37,42 @@ from ..spice.runner import check_points, run_deck
 log = logging.getLogger(__name__)
 
 
+def _vector(raw: RawFile, name: str, backend: str) -> np.ndarray:
+    """One saved vector; NaN or infinity from the simulator is an error naming the vector."""
+    v = np.asarray(raw[name], dtype=np.float64)
+    if not np.all(np.isfinite(v)):
+        k = int(np.flatnonzero(~np.isfinite(v))[0])
+        raise SimulationError(f"{backend} returned {v[k]} for {name} at input vector {k}")
+    return v
+
+
 def solution_from_raw(
     net: Network, x: np.ndarray, deck: Deck, raw: RawFile, log_text: str, backend: str, seconds: float
 ) -> Solution:
-    """Assemble a :class:`Solution` from the vectors the deck saved."""
+    """Assemble a :class:`Solution` from the vectors the deck saved (every one must be finite)."""
     B = int(x.shape[0])
     check_points(raw.n_points, B, log_text)
+
+    def vec(name: str) -> np.ndarray:
+        return _vector(raw, name, backend)
+
     currents: list[np.ndarray] = []
     voltages: list[np.ndarray] = []
     for L, xb in enumerate(net.layers):
         vecs = deck.sense_vectors[L]
         if vecs is None:
-            i = np.stack([raw[v] for v in deck.ammeter_vectors], axis=1)
+            i = np.stack([vec(v) for v in deck.ammeter_vectors], axis=1)
             currents.append(i)
             voltages.append(np.zeros_like(i))
         else:
-            v = np.stack([raw[name] for name in vecs], axis=1)
+            v = np.stack([vec(name) for name in vecs], axis=1)
             voltages.append(v)
             currents.append(v / xb.r_ref)  # type: ignore[operator]
-    delivered = -np.stack([raw[v] for v in deck.source_vectors], axis=1)
+    delivered = -np.stack([vec(v) for v in deck.source_vectors], axis=1)
     power = np.sum(x * delivered, axis=1)
+    check_finite_result(power, "power", backend)
     node_voltages = {
-        name: (np.zeros(B) if vec is None else np.array(raw[vec], dtype=np.float64))
-        for name, vec in deck.node_vectors.items()
+        name: (np.zeros(B) if v is None else vec(v).copy()) for name, v in deck.node_vectors.items()
     }
     return Solution.from_layers(
         currents,

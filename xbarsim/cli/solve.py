@@ -7,11 +7,16 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..backends import REGISTRY
 from ..circuit import CELL_KINDS
+
+if TYPE_CHECKING:
+    from ..circuit import Crossbar
+    from ..solution import Solution
 
 #: Backends that run ngspice decks (``--netlist`` writes what they run).
 DECK_BACKENDS = ("ngspice", "pyspice")
@@ -197,7 +202,27 @@ def netlist_paths(path: str, runs: int) -> list[str]:
     return [str(p.with_name(f"{p.stem}.{k}{p.suffix}")) for k in range(runs)]
 
 
+def _solve(args: argparse.Namespace, backend: Any, xb: Crossbar, V: np.ndarray) -> Solution:
+    """Solve; with ``--netlist`` each deck is written just before it runs (the exact text run)."""
+    from ..backends.ngspice import DeckBackend
+    from ..errors import InputError
+
+    if not args.netlist:
+        return backend.solve(xb, V)  # type: ignore[no-any-return]
+    assert isinstance(backend, DeckBackend)
+    paths = netlist_paths(args.netlist, backend.n_runs(int(V.shape[0])))
+    for path in dict.fromkeys(paths):
+        if path != "-" and not Path(path).parent.exists():
+            raise InputError(f"directory of netlist file {path!r} does not exist")
+
+    def sink(run: int, runs: int, text: str) -> None:
+        _write_text(paths[run], text)
+
+    return backend.solve_writing(xb, V, sink)
+
+
 def run_solve(args: argparse.Namespace) -> int:
+    from .._validate import check_finite_result
     from ..backends import get_backend
     from ..errors import InputError
     from ..io import save_array
@@ -206,23 +231,18 @@ def run_solve(args: argparse.Namespace) -> int:
     xb, V = _circuit_and_inputs(args)
     backend = get_backend(args.backend, **options)
     t0 = time.perf_counter()
-    if args.netlist:
-        from ..backends.ngspice import DeckBackend
-
-        assert isinstance(backend, DeckBackend)
-        paths = netlist_paths(args.netlist, backend.n_runs(int(V.shape[0])))
-        for path in dict.fromkeys(paths):
-            if path != "-" and not Path(path).parent.exists():
-                raise InputError(f"directory of netlist file {path!r} does not exist")
-
-        def sink(run: int, runs: int, text: str) -> None:
-            _write_text(paths[run], text)
-
-        sol = backend.solve_writing(xb, V, sink)
-    else:
-        sol = backend.solve(xb, V)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite results are refused below
+            sol = _solve(args, backend, xb, V)
+    except MemoryError:
+        raise InputError(
+            f"not enough memory to solve a {xb.n_inputs}x{xb.n_outputs} {xb.cell.kind} crossbar "
+            f"for {V.shape[0]} input vector(s) with backend {args.backend}; use a smaller array or batch"
+        ) from None
     seconds = time.perf_counter() - t0
     out = sol.outputs
+    for what, values in (("output", out), ("current", sol.currents), ("power", sol.power)):
+        check_finite_result(values, what, sol.backend)  # never NaN/inf with exit 0 (nor in --json)
     if args.out:
         save_array(args.out, out)
     summary = {
@@ -242,7 +262,7 @@ def run_solve(args: argparse.Namespace) -> int:
     if args.out:
         summary["out"] = str(args.out)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary, indent=2, allow_nan=False))
     else:
         unit = "V" if sol.sensed_by_voltage else "A"
         print(
