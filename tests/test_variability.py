@@ -201,3 +201,28 @@ def test_latin1_and_empty_level_csv_are_one_clear_error(tmp_path) -> None:
         load_levels(empty)
     with pytest.raises(InputError, match="does not exist"):
         load_levels(tmp_path / "missing.csv")
+
+
+def test_preset_csvs_are_centred_on_the_device_level_tables() -> None:
+    """One source of numbers: the CSV medians are devices.PRESETS (within the 10 nA file resolution)."""
+    from xbarsim.devices import PRESETS
+
+    assert sorted(PRESETS) == available_presets()
+    for name, table in PRESETS.items():
+        d = preset_distribution(name)
+        assert d.v_read == table.v_read and d.n_levels == table.n_levels
+        np.testing.assert_allclose(d.median_conductances, table.g_array, rtol=0, atol=5e-9 / d.v_read)
+
+
+def test_preset_generator_reproduces_the_shipped_files_and_has_no_machine_paths(tmp_path) -> None:
+    import re
+    from importlib import resources
+
+    from xbarsim.data.levels import make_presets
+
+    make_presets.main(tmp_path)
+    shipped = resources.files("xbarsim.data.levels")
+    for name in available_presets():
+        assert (tmp_path / f"{name}.csv").read_bytes() == shipped.joinpath(f"{name}.csv").read_bytes(), name
+    source = shipped.joinpath("make_presets.py").read_text()
+    assert not re.search(r"(/work/|/home/|/root|/Users/|/tmp/|[A-Z]:\\)", source)

@@ -10,6 +10,11 @@ The presets ``hfo2-1t1r-2`` ... ``hfo2-1t1r-5`` (M-ISPVA programming) and ``hfo2
 al. (Electronics 2021, 10, 346) but their numbers are ILLUSTRATIVE, not measured: nominal read
 currents evenly spaced from 5 uA to 40 uA at a 0.2 V read voltage, i.e. 25 uS ... 200 uS.
 Replace them with measured tables (``LevelTable(..., illustrative=False)``) when data is loaded.
+
+These tables are the one source of the presets' numbers: the level-distribution CSVs of
+``xbarsim/data/levels`` are generated around them (each level's median is the nominal value here;
+``xbarsim/data/levels/make_presets.py``), not the other way round, because the mapping needs exact,
+documented targets while the spreads are only illustrative.
 """
 
 from __future__ import annotations
