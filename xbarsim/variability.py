@@ -144,7 +144,7 @@ class LevelDistribution:
     @property
     def median_conductances(self) -> np.ndarray:
         """Median conductance of each level, siemens (the nominal value for mapping)."""
-        return np.array([self.ppf(k, 0.5) for k in range(self.n_levels)]) / self.v_read
+        return np.array([self.ppf(k, np.array(0.5)) for k in range(self.n_levels)]) / self.v_read
 
     @property
     def mean_conductances(self) -> np.ndarray:

@@ -67,7 +67,7 @@ def solution_from_raw(
         else:
             v = np.stack([vec(name) for name in vecs], axis=1)
             voltages.append(v)
-            currents.append(v / xb.r_ref)  # type: ignore[operator]
+            currents.append(v / xb.r_ref)
     delivered = -np.stack([vec(v) for v in deck.source_vectors], axis=1)
     power = np.sum(x * delivered, axis=1)
     check_finite_result(power, "power", backend)

@@ -141,8 +141,10 @@ def _shared() -> Any:
     _quiet_pyspice_logging()
     from PySpice.Spice.NgSpice.Shared import NgSpiceShared
 
+    path: str = lib
+
     class _XbarsimNgSpice(NgSpiceShared):
-        LIBRARY_PATH = lib.replace("{", "{{").replace("}", "}}")  # PySpice formats it with the instance id
+        LIBRARY_PATH = path.replace("{", "{{").replace("}", "}}")  # PySpice formats it with the instance id
 
     empty = tempfile.mkdtemp(prefix="xbarsim-init-")
     here = os.getcwd()

@@ -208,7 +208,7 @@ def _solve(args: argparse.Namespace, backend: Any, xb: Crossbar, V: np.ndarray) 
     from ..errors import InputError
 
     if not args.netlist:
-        return backend.solve(xb, V)  # type: ignore[no-any-return]
+        return backend.solve(xb, V)
     assert isinstance(backend, DeckBackend)
     paths = netlist_paths(args.netlist, backend.n_runs(int(V.shape[0])))
     for path in dict.fromkeys(paths):

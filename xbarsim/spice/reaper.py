@@ -108,7 +108,7 @@ def _pipe() -> IO[bytes] | None:
         return None
     proc = _reaper["proc"]
     if _reaper["pid"] == os.getpid() and proc is not None and proc.poll() is None:
-        return proc.stdin  # type: ignore[no-any-return]
+        return proc.stdin
     try:
         proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _REAPER],
@@ -121,7 +121,7 @@ def _pipe() -> IO[bytes] | None:
         log.warning("cannot start the ngspice reaper (%s); a SIGKILLed run may leave its temp dir", exc)
         return None
     _reaper.update(pid=os.getpid(), proc=proc)
-    return proc.stdin  # type: ignore[no-any-return]
+    return proc.stdin
 
 
 def _send(op: str, path: str, pid: int, remove: bool) -> None:
