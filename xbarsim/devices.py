@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_real
+from ._validate import check_int, check_real
 from .errors import InputError
 
 #: Read voltage of the illustrative presets (volts).
@@ -133,8 +133,7 @@ def preset_for_levels(k: int) -> LevelTable:
     Quantization may ask for any k in 2..8; the presets cover 2, 3, 4, 5 and 8. For the others an
     evenly spaced illustrative table over the same 25-200 uS range is returned.
     """
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
-        raise InputError(f"number of levels must be an integer >= 2, got {k!r}")
+    k = check_int(k, "number of levels", minimum=2)
     name = f"hfo2-1t1r-{int(k)}"
     if name in PRESETS:
         return PRESETS[name]

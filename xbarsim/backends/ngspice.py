@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from .._validate import check_finite_result, check_int, check_voltages
+from .._validate import check_finite_result, check_int, check_real, check_voltages
 from ..circuit import Circuit, Network, as_network
 from ..errors import InputError, SimulationError
 from ..netlist import Deck, build_deck, check_options, checked_topology
@@ -181,10 +181,8 @@ class NgspiceBackend(DeckBackend):
     ) -> None:
         if not isinstance(executable, str) or not executable:
             raise InputError("executable must be a program name or path")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise InputError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         self.executable = executable
-        self.timeout = float(timeout)
+        self.timeout = check_real(timeout, "timeout in seconds", positive=True)
         self.options = check_options(options)
         self.keep_dir = keep_dir
         self.max_batch = check_max_batch(max_batch)

@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError, NgspiceNotFound, SimulationTimeout
+from .._validate import check_real
+from ..errors import NgspiceNotFound, SimulationTimeout
 from . import reaper
 from .log import failure_error
 
@@ -97,8 +98,7 @@ def run_deck(
     ConvergenceError, SimulationError
         Non-zero exit status or no raw file; the message quotes the relevant log lines.
     """
-    if isinstance(timeout, bool) or not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise InputError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    timeout = check_real(timeout, "timeout in seconds", positive=True)
     exe = find_ngspice(executable)
     if keep_dir is not None:
         Path(keep_dir).mkdir(parents=True, exist_ok=True)
