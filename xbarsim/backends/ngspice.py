@@ -26,13 +26,13 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from .._validate import check_finite_result, check_int, check_real, check_voltages
+from .._validate import check_finite_result, check_int, check_voltages
 from ..circuit import Circuit, Network, as_network
 from ..errors import InputError, SimulationError
 from ..netlist import Deck, build_deck, check_options, checked_topology
 from ..solution import Solution
 from ..spice.rawfile import RawFile, parse_raw
-from ..spice.runner import check_points, run_deck
+from ..spice.runner import check_points, check_timeout, run_deck
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ class NgspiceBackend(DeckBackend):
         if not isinstance(executable, str) or not executable:
             raise InputError("executable must be a program name or path")
         self.executable = executable
-        self.timeout = check_real(timeout, "timeout in seconds", positive=True)
+        self.timeout = check_timeout(timeout)
         self.options = check_options(options)
         self.keep_dir = keep_dir
         self.max_batch = check_max_batch(max_batch)

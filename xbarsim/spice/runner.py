@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._validate import check_real
-from ..errors import NgspiceNotFound, SimulationTimeout
+from ..errors import InputError, NgspiceNotFound, SimulationTimeout
 from . import reaper
 from .log import failure_error
 
@@ -48,6 +48,13 @@ class RunOutput:
     log: str
     seconds: float
     workdir: Path | None
+
+
+def check_timeout(value: object) -> float:
+    """A time limit in seconds: a finite number > 0 (not a string, not a bool)."""
+    if isinstance(value, str):
+        raise InputError(f"timeout must be a number of seconds, got {value!r}")
+    return check_real(value, "timeout in seconds", positive=True)
 
 
 def find_ngspice(executable: str = "ngspice") -> str:
@@ -98,7 +105,7 @@ def run_deck(
     ConvergenceError, SimulationError
         Non-zero exit status or no raw file; the message quotes the relevant log lines.
     """
-    timeout = check_real(timeout, "timeout in seconds", positive=True)
+    timeout = check_timeout(timeout)
     exe = find_ngspice(executable)
     if keep_dir is not None:
         Path(keep_dir).mkdir(parents=True, exist_ok=True)
