@@ -109,3 +109,22 @@ def test_killed_sweep_leaves_no_ngspice_and_no_temp_dir(tmp_path: Path, sig: sig
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(tmpdir), stderr=subprocess.PIPE, text=True)
     _kill_and_check(proc, tmpdir, sig)
     assert proc.returncode == (143 if sig == signal.SIGTERM else -9)
+
+
+def test_killed_pool_worker_takes_its_ngspice_and_temp_dir_along(tmp_path: Path) -> None:
+    """SIGKILL (as the OOM killer sends) to the pool worker running ngspice: both gone, dir removed."""
+    (tmp_path / "orphan.toml").write_text(SWEEP)
+    tmpdir = tmp_path / "tmp"
+    cmd = [sys.executable, "-m", "xbarsim", "sweep", "run", "orphan.toml", "--workers", "1", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(tmpdir), stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(lambda: any(c == "ngspice" for _, c in _ours(tmpdir)), 25), "ngspice never started"
+        spice = next(pid for pid, c in _ours(tmpdir) if c == "ngspice")
+        workdir = os.readlink(f"/proc/{spice}/cwd")
+        worker = int(Path(f"/proc/{spice}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        assert worker not in (proc.pid, 1)
+        os.kill(worker, signal.SIGKILL)
+        assert _wait_for(lambda: not Path(f"/proc/{spice}").exists(), 10), "ngspice outlived its worker"
+        assert _wait_for(lambda: not Path(workdir).exists(), 10), "temp dir of the dead worker left behind"
+    finally:  # the driver re-runs the point in a new worker; stopping it leaves nothing either
+        _kill_and_check(proc, tmpdir, signal.SIGTERM)
