@@ -182,3 +182,154 @@ def test_backend_options_reach_the_backend(files, capsys) -> None:
     assert r.returncode == 2 and "does not accept" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = _cli("solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--backend-option", "novalue")
     assert r.returncode == 2 and "KEY=VALUE" in r.stderr
+
+
+def _kept_decks(keep) -> list[bytes]:
+    return sorted(p.read_bytes() for p in keep.glob("ngspice-*/deck.cir"))
+
+
+@pytest.mark.requires_ngspice
+def test_netlist_is_byte_identical_to_the_deck_ngspice_ran(files) -> None:
+    """With an ngspice option set, the --netlist file is the deck ngspice read (kept by --keep-dir)."""
+    d, _G, _V = files
+    common = ["solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--backend", "ngspice"]
+    common += ["--backend-option", "reltol=1e-6", "--r-wire", "0.5", "--timeout", "30"]
+    r = _cli(*common, "--netlist", str(d / "deck.cir"), "--keep-dir", str(d / "keep"), "-o", str(d / "I.npy"))
+    assert r.returncode == 0, r.stderr
+    ran = _kept_decks(d / "keep")
+    assert len(ran) == 1 and (d / "deck.cir").read_bytes() == ran[0]
+    assert b"reltol=1e-06" in ran[0]
+    # a batch over max_batch (1000) runs twice: one file per run, FILE.0.cir and FILE.1.cir
+    rng = np.random.default_rng(3)
+    np.save(d / "V2.npy", rng.uniform(0, 1, (1001, 6)))
+    big = [*common[:4], str(d / "V2.npy"), *common[5:]]
+    r = _cli(*big, "--netlist", str(d / "big.cir"), "--keep-dir", str(d / "keep2"), "-o", str(d / "I2.npy"))
+    assert r.returncode == 0, r.stderr
+    assert not (d / "big.cir").exists()
+    written = sorted((d / f"big.{k}.cir").read_bytes() for k in (0, 1))
+    assert written == _kept_decks(d / "keep2")
+    assert np.load(d / "I2.npy").shape == (1001, 4)
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--backend", "native", "--timeout", "5"], "--timeout applies to the ngspice backend only"),
+        (["--backend", "ideal", "--timeout", "5"], "--timeout applies to the ngspice backend only"),
+        (["--backend", "pyspice", "--timeout", "5"], "--timeout applies to the ngspice backend only"),
+        (["--backend", "native", "--keep-dir", "."], "--keep-dir applies to the ngspice backend only"),
+        (["--backend", "native", "--netlist", "x.cir"], "runs none"),
+        (["--netlist", "x.cir"], "runs none"),
+    ],
+)
+def test_options_a_backend_cannot_honour_are_refused(files, extra, needle) -> None:
+    d, _, _ = files
+    r = _cli("solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), *extra)
+    assert r.returncode == 2 and needle in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cell_choices_are_the_library_constants() -> None:
+    from xbarsim.circuit import CELL_KINDS
+    from xbarsim.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name in ("solve", "netlist"):
+        cell = next(a for a in sub.choices[name]._actions if a.dest == "cell")
+        assert tuple(cell.choices) == CELL_KINDS
+
+
+def _one_line_error(r: subprocess.CompletedProcess, needle: str) -> None:
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr, r.stderr
+    assert r.stderr.startswith("xbarsim: error: ") and "internal error" not in r.stderr
+
+
+def test_infinite_power_is_an_error_not_exit_0(files) -> None:
+    d, _G, _V = files
+    np.save(d / "Vbig.npy", np.full((2, 6), 1e200))  # currents ~1e197 A, power overflows to inf
+    r = _cli("solve", "-G", str(d / "G.npy"), "-V", str(d / "Vbig.npy"), "--json")
+    _one_line_error(r, "non-finite power")
+    assert r.stdout == ""  # no JSON with Infinity in it
+
+
+SPICE_OR_NOT = [
+    "ideal",
+    "native",
+    pytest.param("ngspice", marks=pytest.mark.requires_ngspice),
+    pytest.param("pyspice", marks=pytest.mark.requires_pyspice),
+]
+
+
+@pytest.mark.parametrize("backend", SPICE_OR_NOT)
+@pytest.mark.parametrize(
+    "g_value, extra, needle",
+    [
+        (1e-310, [], "outside the accepted 1e-15..1e+09 S"),  # denormal G
+        (1e-4, ["--r-wire", "1e-12"], "use 0 for an ideal connection"),
+        (1e-4, ["--r-ref", "1e16"], "above 1e+15 ohm"),
+    ],
+)
+def test_one_limit_on_resistance_and_conductance_for_every_backend(files, backend, g_value, extra, needle):
+    d, G, _V = files
+    G = G.copy()
+    G[1, 2] = g_value
+    np.save(d / "Gx.npy", G)
+    r = _cli("solve", "-G", str(d / "Gx.npy"), "-V", str(d / "V.csv"), "--backend", backend, *extra)
+    _one_line_error(r, needle)
+
+
+@pytest.mark.parametrize(
+    "option, needle",
+    [("mos=foo", "mos"), ("reltol=abc", "reltol"), ("chunk=-1", "chunk"), ("reltol=-1", "reltol")],
+)
+def test_bad_native_backend_options_are_one_line(files, option, needle) -> None:
+    d, _G, _V = files
+    r = _cli("solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--backend", "native")
+    assert r.returncode == 0, r.stderr
+    r = _cli(
+        "solve",
+        "-G",
+        str(d / "G.npy"),
+        "-V",
+        str(d / "V.csv"),
+        "--backend",
+        "native",
+        "--backend-option",
+        option,
+    )
+    _one_line_error(r, needle)
+
+
+def test_latin1_and_empty_csv_inputs_are_one_line(files) -> None:
+    d, _G, _V = files
+    (d / "latin.csv").write_bytes("# mesur\xe9\n1,2\n".encode("latin-1"))
+    (d / "empty.csv").write_text("")
+    (d / "comments.csv").write_text("# only a comment\n")
+    _one_line_error(_cli("solve", "-G", str(d / "latin.csv"), "-V", str(d / "V.csv")), "is not UTF-8 text")
+    _one_line_error(_cli("solve", "-G", str(d / "empty.csv"), "-V", str(d / "V.csv")), "holds no numbers")
+    _one_line_error(_cli("solve", "-G", str(d / "G.npy"), "-V", str(d / "comments.csv")), "holds no numbers")
+
+
+def test_memory_error_says_what_size_was_asked(tmp_path) -> None:
+    """Under a 1 GiB address-space limit a 2000x2000 array with wires cannot be factorized."""
+    import resource
+
+    np.save(tmp_path / "G.npy", np.full((2000, 2000), 1e-4))
+    np.save(tmp_path / "V.npy", np.full((2, 2000), 0.1))
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    r = subprocess.run(
+        [sys.executable, "-m", "xbarsim", "solve", "-G", "G.npy", "-V", "V.npy", "--backend", "native"]
+        + ["--r-wire", "1"],
+        cwd=tmp_path,
+        preexec_fn=limit,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    _one_line_error(r, "not enough memory to solve a 2000x2000 resistor crossbar for 2 input vector(s)")

@@ -225,3 +225,21 @@ if __name__ == "__main__":
     if "--regenerate" in sys.argv:
         regenerate()
         print(f"wrote {', '.join(sorted(_cases()))} in {GOLDEN}")
+
+
+def test_checked_topology_runs_once_per_circuit_object() -> None:
+    """The networkx check is cached per circuit (weakly): same object -> same topology, no re-check."""
+    import gc
+    import weakref
+
+    from xbarsim.netlist import _CHECKED, checked_topology
+
+    xb = Crossbar(np.full((3, 2), 1e-4), r_wire=1.0)
+    topo = checked_topology(xb)
+    assert checked_topology(xb) is topo and xb in _CHECKED
+    twin = Crossbar(np.full((3, 2), 1e-4), r_wire=1.0)  # equal content, another object: checked anew
+    assert checked_topology(twin) is not topo
+    ref = weakref.ref(xb)
+    del xb
+    gc.collect()
+    assert ref() is None and any(k is twin for k in _CHECKED)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy.optimize import brentq
@@ -302,3 +304,26 @@ def test_golden_decks_run_in_ngspice(name: str, points: int) -> None:
     text = (Path(__file__).parent / "golden" / name).read_text()
     deck = text.split("\n", 1)[1]  # drop the regeneration comment above the title line
     assert parse_raw(run_deck(deck).raw).n_points == points
+
+
+def test_nan_from_the_simulator_names_the_vector() -> None:
+    """A real raw file with one value turned into NaN (fault injection): SimulationError, not a result."""
+    import dataclasses
+
+    from xbarsim.backends.ngspice import solution_from_raw
+    from xbarsim.circuit import as_network
+    from xbarsim.netlist import build_deck
+
+    xb = Crossbar(np.array([[1e-4, 2e-4], [3e-4, 4e-4]]))
+    V = np.array([[0.1, 0.2], [0.3, 0.4]])
+    deck = build_deck(xb, V)
+    out = run_deck(deck.text, timeout=30)
+    raw = parse_raw(out.raw)
+    good = solution_from_raw(as_network(xb), V, deck, raw, out.log, "ngspice", 0.0)
+    np.testing.assert_allclose(good.currents, V @ xb.G, rtol=1e-12)
+    name = deck.ammeter_vectors[1]
+    data = raw.data.copy()
+    data[1, raw.names.index(name)] = np.nan
+    bad = dataclasses.replace(raw, data=data, _index={})
+    with pytest.raises(SimulationError, match=rf"nan for {re.escape(name)} at input vector 1"):
+        solution_from_raw(as_network(xb), V, deck, bad, out.log, "ngspice", 0.0)

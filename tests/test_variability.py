@@ -188,3 +188,41 @@ def test_levels_example_smoke(tmp_path, capsys) -> None:
     assert mod.main(["--preset", "hfo2-1t1r-5", "--draws", "200", "--out", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert "levels 0-1" in capsys.readouterr().out
+
+
+def test_latin1_and_empty_level_csv_are_one_clear_error(tmp_path) -> None:
+    lat = tmp_path / "lat.csv"
+    lat.write_bytes("# mesures \xe9t\xe9\nlevel,v_read,i_read\n0,0.2,1e-6\n1,0.2,2e-6\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"is not UTF-8 text \(byte 0xe9 at offset 10\)"):
+        load_levels(lat)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputError, match="no data"):
+        load_levels(empty)
+    with pytest.raises(InputError, match="does not exist"):
+        load_levels(tmp_path / "missing.csv")
+
+
+def test_preset_csvs_are_centred_on_the_device_level_tables() -> None:
+    """One source of numbers: the CSV medians are devices.PRESETS (within the 10 nA file resolution)."""
+    from xbarsim.devices import PRESETS
+
+    assert sorted(PRESETS) == available_presets()
+    for name, table in PRESETS.items():
+        d = preset_distribution(name)
+        assert d.v_read == table.v_read and d.n_levels == table.n_levels
+        np.testing.assert_allclose(d.median_conductances, table.g_array, rtol=0, atol=5e-9 / d.v_read)
+
+
+def test_preset_generator_reproduces_the_shipped_files_and_has_no_machine_paths(tmp_path) -> None:
+    import re
+    from importlib import resources
+
+    from xbarsim.data.levels import make_presets
+
+    make_presets.main(tmp_path)
+    shipped = resources.files("xbarsim.data.levels")
+    for name in available_presets():
+        assert (tmp_path / f"{name}.csv").read_bytes() == shipped.joinpath(f"{name}.csv").read_bytes(), name
+    source = shipped.joinpath("make_presets.py").read_text()
+    assert not re.search(r"(/work/|/home/|/root|/Users/|/tmp/|[A-Z]:\\)", source)

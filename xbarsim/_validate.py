@@ -11,6 +11,18 @@ from .errors import InputError
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 
+#: The one range of resistances and conductances every backend accepts, applied when a
+#: :class:`~xbarsim.circuit.Crossbar` is built (so ideal, native, ngspice and pyspice refuse the
+#: same circuits). A nonzero resistance below ``MIN_RESISTANCE`` ohm (write 0 for "same node")
+#: makes a conductance of > 1e9 S that swamps the nodal matrix; above ``MAX_RESISTANCE`` an element
+#: carries less than ngspice's default gmin (1e-12 S) leaks anyway, and tiny or denormal
+#: conductances (1e-310 S) print as resistances ngspice reads as infinite.
+MIN_RESISTANCE = 1e-9
+MAX_RESISTANCE = 1e15
+#: Cell conductances must lie in [G_MIN, G_MAX] siemens (the same limits seen as conductances).
+G_MIN = 1.0 / MAX_RESISTANCE
+G_MAX = 1.0 / MIN_RESISTANCE
+
 
 def check_name(value: str, what: str) -> str:
     """Accept only identifiers that are safe inside a SPICE deck (no spaces, dots, newlines)."""
@@ -81,8 +93,39 @@ def check_conductance(G: object, what: str = "conductance matrix") -> np.ndarray
     if nonpos.any():
         i, j = np.argwhere(nonpos)[0]
         raise InputError(f"{what} must be > 0 siemens everywhere; entry [{i}, {j}] is {arr[i, j]}")
+    out = (arr < G_MIN) | (arr > G_MAX)
+    if out.any():
+        i, j = np.argwhere(out)[0]
+        raise InputError(
+            f"{what} entry [{i}, {j}] is {float(arr[i, j])!r} S, outside the accepted {G_MIN:g}..{G_MAX:g} S"
+        )
     arr.setflags(write=False)
     return arr
+
+
+def check_resistance(value: object, what: str, *, zero_ok: bool = True) -> float:
+    """Return ``value`` as a resistance in ohm: 0 (when ``zero_ok``: one node) or within the limits."""
+    r = check_real(value, what, nonneg=zero_ok, positive=not zero_ok)
+    if r == 0:
+        return r
+    if r < MIN_RESISTANCE:
+        raise InputError(f"{what} {r!r} ohm is below {MIN_RESISTANCE:g} ohm; use 0 for an ideal connection")
+    if r > MAX_RESISTANCE:
+        raise InputError(f"{what} {r!r} ohm is above {MAX_RESISTANCE:g} ohm")
+    return r
+
+
+def check_finite_result(values: np.ndarray, what: str, backend: str) -> None:
+    """Raise :class:`~xbarsim.errors.SimulationError` when a simulator result is NaN or infinite."""
+    from .errors import SimulationError
+
+    arr = np.asarray(values)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise SimulationError(
+            f"backend {backend} returned a non-finite {what} at {list(where)}: {arr[where]}"
+        )
 
 
 def check_voltages(V: object, m: int, what: str = "input voltages") -> np.ndarray:

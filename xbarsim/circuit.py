@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from ._validate import check_conductance, check_name, check_real
+from ._validate import check_conductance, check_name, check_real, check_resistance
 from .errors import InputError
 
 CellKind = Literal["resistor", "diode", "1t1r"]
@@ -132,11 +132,14 @@ class Crossbar:
     Attributes
     ----------
     G:
-        Programmed conductances, shape (M, N), siemens, every entry finite and > 0.
+        Programmed conductances, shape (M, N), siemens, every entry within
+        [:data:`~xbarsim._validate.G_MIN`, :data:`~xbarsim._validate.G_MAX`] = [1e-15, 1e9] S.
     cell:
         Cell model (resistor, diode selector or 1T1R).
     r_wire:
         Resistance of one row or column wire segment between adjacent cells (ohm, 0 = ideal).
+        Every resistance is 0 or within [1e-9, 1e15] ohm (:func:`~xbarsim._validate.check_resistance`),
+        the one rule all backends share.
     r_driver:
         Output resistance of each input driver (ohm, 0 = ideal source).
     r_sense:
@@ -161,9 +164,9 @@ class Crossbar:
         if not isinstance(self.cell, CellModel):
             raise InputError(f"cell must be a CellModel, got {type(self.cell).__name__}")
         for attr in ("r_wire", "r_driver", "r_sense"):
-            object.__setattr__(self, attr, check_real(getattr(self, attr), attr, nonneg=True))
+            object.__setattr__(self, attr, check_resistance(getattr(self, attr), attr))
         if self.r_ref is not None:
-            object.__setattr__(self, "r_ref", check_real(self.r_ref, "r_ref", positive=True))
+            object.__setattr__(self, "r_ref", check_resistance(self.r_ref, "r_ref", zero_ok=False))
         check_name(self.name, "crossbar name")
 
     @property

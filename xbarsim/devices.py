@@ -10,6 +10,11 @@ The presets ``hfo2-1t1r-2`` ... ``hfo2-1t1r-5`` (M-ISPVA programming) and ``hfo2
 al. (Electronics 2021, 10, 346) but their numbers are ILLUSTRATIVE, not measured: nominal read
 currents evenly spaced from 5 uA to 40 uA at a 0.2 V read voltage, i.e. 25 uS ... 200 uS.
 Replace them with measured tables (``LevelTable(..., illustrative=False)``) when data is loaded.
+
+These tables are the one source of the presets' numbers: the level-distribution CSVs of
+``xbarsim/data/levels`` are generated around them (each level's median is the nominal value here;
+``xbarsim/data/levels/make_presets.py``), not the other way round, because the mapping needs exact,
+documented targets while the spreads are only illustrative.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_real
+from ._validate import check_int, check_real
 from .errors import InputError
 
 #: Read voltage of the illustrative presets (volts).
@@ -128,8 +133,7 @@ def preset_for_levels(k: int) -> LevelTable:
     Quantization may ask for any k in 2..8; the presets cover 2, 3, 4, 5 and 8. For the others an
     evenly spaced illustrative table over the same 25-200 uS range is returned.
     """
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
-        raise InputError(f"number of levels must be an integer >= 2, got {k!r}")
+    k = check_int(k, "number of levels", minimum=2)
     name = f"hfo2-1t1r-{int(k)}"
     if name in PRESETS:
         return PRESETS[name]

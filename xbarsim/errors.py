@@ -36,3 +36,9 @@ class SimulationTimeout(SimulationError):
 
 class TopologyError(InputError):
     """The circuit graph is malformed: floating node, no DC path to ground, dangling element."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread by the CLI so every ``finally`` (killing ngspice,
+    removing temporary directories) runs, as for Ctrl-C. Not an :class:`XbarsimError` on purpose:
+    ``except Exception`` blocks must not swallow it."""

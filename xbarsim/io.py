@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,21 +20,42 @@ def _suffix(path: Path, what: str) -> str:
     return suffix
 
 
+def read_text(path: str | Path, what: str) -> str:
+    """The text of a UTF-8 file (a BOM is dropped); any other encoding is one clear InputError."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} file {str(p)!r} does not exist") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{what} file {str(p)!r} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from None
+
+
 def load_array(path: str | Path, what: str = "array") -> np.ndarray:
-    """Load a numeric array from ``.npy`` (no pickles) or comma-separated ``.csv``."""
+    """Load a numeric array from ``.npy`` (no pickles) or comma-separated UTF-8 ``.csv``."""
     p = Path(path)
     suffix = _suffix(p, what)
     if not p.is_file():
         raise InputError(f"{what} file {str(p)!r} does not exist")
+    text = read_text(p, what) if suffix == ".csv" else ""
     try:
         if suffix == ".npy":
             arr = np.load(p, allow_pickle=False)
         else:
-            arr = np.loadtxt(p, delimiter=",", dtype=np.float64, ndmin=1, comments="#")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
+                arr = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=1, comments="#")
     except (OSError, ValueError, EOFError) as exc:
         raise InputError(f"cannot read {what} file {str(p)!r}: {' '.join(str(exc).split())}") from None
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
         raise InputError(f"{what} file {str(p)!r} does not hold real numbers (dtype {arr.dtype})")
+    if arr.size == 0:
+        raise InputError(f"{what} file {str(p)!r} holds no numbers")
     return np.asarray(arr, dtype=np.float64)
 
 

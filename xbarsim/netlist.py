@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -406,7 +408,8 @@ def check_topology(topo: Topology) -> None:
         for prefix, L, ii, jj in labels:
             if k < ii.size:
                 raise TopologyError(
-                    f"element {prefix}{L}_{int(ii[k])}_{int(jj[k])} has both ends on node {topo.node_name(int(a[k]))}"
+                    f"element {prefix}{L}_{int(ii[k])}_{int(jj[k])} has both ends on node "
+                    f"{topo.node_name(int(a[k]))}"
                 )
             k -= ii.size
 
@@ -425,5 +428,27 @@ def check_topology(topo: Topology) -> None:
     dangling = np.flatnonzero(degree < 2)
     if dangling.size:
         raise TopologyError(
-            f"node {topo.node_name(int(dangling[0]))} touches a single element (dangling element, no current path)"
+            f"node {topo.node_name(int(dangling[0]))} touches a single element "
+            "(dangling element, no current path)"
         )
+
+
+_CHECKED: weakref.WeakKeyDictionary[Circuit, Topology] = weakref.WeakKeyDictionary()
+_CHECKED_LOCK = threading.Lock()
+
+
+def checked_topology(circuit: Circuit) -> Topology:
+    """``build(circuit)`` after :func:`check_topology`, computed once per circuit object.
+
+    Circuits are frozen (their arrays are read-only), so the result stays valid as long as the
+    object lives; it is held by a weak reference to the circuit. On a 256x256 diode array the
+    networkx check costs ~0.6 s, more than writing the deck, so it must not run per ngspice run.
+    """
+    with _CHECKED_LOCK:
+        topo = _CHECKED.get(circuit)
+    if topo is None:
+        topo = build(as_network(circuit))
+        check_topology(topo)
+        with _CHECKED_LOCK:
+            _CHECKED[circuit] = topo
+    return topo

@@ -146,7 +146,7 @@ def build(circuit: Circuit) -> Topology:
     inputs = al.block("in_", (m0,))
     raw_edges: list[tuple[str, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     raw_diodes: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    raw_mos: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    raw_mos: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     gate_raw: dict[int, int] = {}
     sense_raw: list[np.ndarray] = []
     layer_in = inputs

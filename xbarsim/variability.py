@@ -144,7 +144,7 @@ class LevelDistribution:
     @property
     def median_conductances(self) -> np.ndarray:
         """Median conductance of each level, siemens (the nominal value for mapping)."""
-        return np.array([self.ppf(k, 0.5) for k in range(self.n_levels)]) / self.v_read
+        return np.array([self.ppf(k, np.array(0.5)) for k in range(self.n_levels)]) / self.v_read
 
     @property
     def mean_conductances(self) -> np.ndarray:
@@ -250,7 +250,8 @@ def _parse(text: str, name: str) -> LevelDistribution:
         quantile_form = True
     else:
         raise InputError(
-            f"{name}: header must be 'level,v_read,i_read' or 'level,v_read,quantile,i_read', got {','.join(header)!r}"
+            f"{name}: header must be 'level,v_read,i_read' or 'level,v_read,quantile,i_read', "
+            f"got {','.join(header)!r}"
         )
     per_level: dict[int, list[tuple[float, float]]] = {}
     v_read: float | None = None
@@ -299,12 +300,10 @@ def _parse(text: str, name: str) -> LevelDistribution:
 
 def load_levels(path: str | Path) -> LevelDistribution:
     """Load a level-distribution CSV (sample or quantile form, see the module docstring)."""
+    from .io import read_text
+
     p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise InputError(f"level distribution file not found: {p}") from None
-    return _parse(text, p.stem)
+    return _parse(read_text(p, "level distribution"), p.stem)
 
 
 def available_presets() -> list[str]:

@@ -22,58 +22,58 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from .._validate import check_voltages
+from .._validate import check_finite_result, check_int, check_voltages
 from ..circuit import Circuit, Network, as_network
-from ..errors import InputError
-from ..netlist import Deck, build_deck, check_options, check_topology
+from ..errors import InputError, SimulationError
+from ..netlist import Deck, build_deck, check_options, checked_topology
 from ..solution import Solution
 from ..spice.rawfile import RawFile, parse_raw
-from ..spice.runner import check_points, run_deck
-from ..topology import build
+from ..spice.runner import check_points, check_timeout, run_deck
 from .base import BackendBase
 
 log = logging.getLogger(__name__)
 
 
-def prepare(
-    circuit: Circuit, V: np.ndarray, nodes: tuple[str, ...], options: Mapping[str, object] | None, title: str
-) -> tuple[Network, np.ndarray, Deck]:
-    """Validate inputs, check the topology graph and write the deck (shared by both SPICE backends)."""
-    net = as_network(circuit)
-    x = check_voltages(V, net.n_inputs)
-    topo = build(net)
-    check_topology(topo)
-    deck = build_deck(net, x, title=title, nodes=nodes, options=options, topology=topo)
-    return net, x, deck
+def _vector(raw: RawFile, name: str, backend: str) -> np.ndarray:
+    """One saved vector; NaN or infinity from the simulator is an error naming the vector."""
+    v = np.asarray(raw[name], dtype=np.float64)
+    if not np.all(np.isfinite(v)):
+        k = int(np.flatnonzero(~np.isfinite(v))[0])
+        raise SimulationError(f"{backend} returned {v[k]} for {name} at input vector {k}")
+    return v
 
 
 def solution_from_raw(
     net: Network, x: np.ndarray, deck: Deck, raw: RawFile, log_text: str, backend: str, seconds: float
 ) -> Solution:
-    """Assemble a :class:`Solution` from the vectors the deck saved."""
+    """Assemble a :class:`Solution` from the vectors the deck saved (every one must be finite)."""
     B = int(x.shape[0])
     check_points(raw.n_points, B, log_text)
+
+    def vec(name: str) -> np.ndarray:
+        return _vector(raw, name, backend)
+
     currents: list[np.ndarray] = []
     voltages: list[np.ndarray] = []
     for L, xb in enumerate(net.layers):
         vecs = deck.sense_vectors[L]
         if vecs is None:
-            i = np.stack([raw[v] for v in deck.ammeter_vectors], axis=1)
+            i = np.stack([vec(v) for v in deck.ammeter_vectors], axis=1)
             currents.append(i)
             voltages.append(np.zeros_like(i))
         else:
-            v = np.stack([raw[name] for name in vecs], axis=1)
+            v = np.stack([vec(name) for name in vecs], axis=1)
             voltages.append(v)
-            currents.append(v / xb.r_ref)  # type: ignore[operator]
-    delivered = -np.stack([raw[v] for v in deck.source_vectors], axis=1)
+            currents.append(v / xb.r_ref)
+    delivered = -np.stack([vec(v) for v in deck.source_vectors], axis=1)
     power = np.sum(x * delivered, axis=1)
+    check_finite_result(power, "power", backend)
     node_voltages = {
-        name: (np.zeros(B) if vec is None else np.array(raw[vec], dtype=np.float64))
-        for name, vec in deck.node_vectors.items()
+        name: (np.zeros(B) if v is None else vec(v).copy()) for name, v in deck.node_vectors.items()
     }
     return Solution.from_layers(
         currents,
@@ -87,16 +87,20 @@ def solution_from_raw(
 
 
 def check_max_batch(max_batch: object) -> int:
-    if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
-        raise InputError(f"max_batch must be an integer >= 1, got {max_batch!r}")
-    return max_batch
+    return check_int(max_batch, "max_batch", minimum=1)
+
+
+#: Called with (run index, number of runs, deck text) just before each run (see ``solve_writing``).
+DeckSink = Callable[[int, int, str], None]
 
 
 class DeckBackend(BackendBase):
     """Shared driver of the SPICE backends: split the batch, write the deck, run it, read the raw file.
 
     Subclasses set ``name``, ``options``, ``max_batch`` and implement :meth:`run` (deck text ->
-    raw-file bytes and console text).
+    raw-file bytes and console text). The topology check (networkx) runs once per circuit object,
+    before the batch is split, and its result is cached for as long as the circuit lives
+    (:func:`xbarsim.netlist.checked_topology`).
     """
 
     name = "spice"
@@ -107,24 +111,45 @@ class DeckBackend(BackendBase):
         raise NotImplementedError
 
     def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
+        return self.solve_writing(circuit, V, None, nodes=nodes)
+
+    def n_runs(self, batch: int) -> int:
+        """How many simulator runs a batch of ``batch`` vectors takes (``max_batch`` per run)."""
+        return -(-batch // self.max_batch)
+
+    def solve_writing(
+        self, circuit: Circuit, V: np.ndarray, sink: DeckSink | None, *, nodes: tuple[str, ...] = ()
+    ) -> Solution:
+        """:meth:`solve`, handing each deck to ``sink`` right before it runs (the exact text run)."""
         t0 = time.perf_counter()
-        x = check_voltages(V, as_network(circuit).n_inputs)
-        parts = [
-            self._solve_chunk(circuit, x[k : k + self.max_batch], tuple(nodes))
-            for k in range(0, x.shape[0], self.max_batch)
-        ]
+        net = as_network(circuit)
+        x = check_voltages(V, net.n_inputs)
+        topo = checked_topology(circuit)
+        runs = self.n_runs(int(x.shape[0]))
+        parts = []
+        for r in range(runs):
+            chunk = x[r * self.max_batch : (r + 1) * self.max_batch]
+            t1 = time.perf_counter()
+            deck = build_deck(
+                net,
+                chunk,
+                title=f"xbarsim {self.name} backend",
+                nodes=nodes,
+                options=self.options,
+                topology=topo,
+            )
+            if sink is not None:
+                sink(r, runs, deck.text)
+            raw_bytes, console = self.run(deck.text)
+            raw = parse_raw(raw_bytes)
+            log.debug("%s: %d vector(s) in %.3f s", self.name, chunk.shape[0], time.perf_counter() - t1)
+            parts.append(
+                solution_from_raw(net, chunk, deck, raw, console, self.name, time.perf_counter() - t1)
+            )
         seconds = time.perf_counter() - t0
         if len(parts) == 1:
             return dataclasses.replace(parts[0], seconds=seconds)
         return Solution.concatenate(parts, seconds)
-
-    def _solve_chunk(self, circuit: Circuit, V: np.ndarray, nodes: tuple[str, ...]) -> Solution:
-        t0 = time.perf_counter()
-        net, x, deck = prepare(circuit, V, nodes, self.options, f"xbarsim {self.name} backend")
-        raw_bytes, console = self.run(deck.text)
-        raw = parse_raw(raw_bytes)
-        log.debug("%s: %d vector(s) in %.3f s", self.name, x.shape[0], time.perf_counter() - t0)
-        return solution_from_raw(net, x, deck, raw, console, self.name, time.perf_counter() - t0)
 
 
 class NgspiceBackend(DeckBackend):
@@ -157,10 +182,8 @@ class NgspiceBackend(DeckBackend):
     ) -> None:
         if not isinstance(executable, str) or not executable:
             raise InputError("executable must be a program name or path")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise InputError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         self.executable = executable
-        self.timeout = float(timeout)
+        self.timeout = check_timeout(timeout)
         self.options = check_options(options)
         self.keep_dir = keep_dir
         self.max_batch = check_max_batch(max_batch)

@@ -16,6 +16,15 @@ loggers are silenced (level CRITICAL) unless the application configured them.
 libngspice is one global simulator per process: runs are serialized with a lock, and each run
 removes its circuit and plots afterwards. There is no time limit in this in-process mode (use
 the ``ngspice`` backend for that).
+
+No init file of the user's, no path into a command unchecked: libngspice sources ``.spiceinit``
+from the working directory, else from the home directory of the passwd entry (not ``$HOME``),
+when it starts, and has no switch to skip it. So the library is started with a private empty
+directory as working directory (a one-time ``chdir`` under the lock), and refuses to start when
+``~/.spiceinit`` exists (it could run shell commands or change options silently; the ``ngspice``
+backend runs with ``-n`` instead). The raw file goes to a private temporary directory whose path
+must consist of safe characters (:func:`safe_tempdir`), since ``write <path>`` is a control
+command.
 """
 
 from __future__ import annotations
@@ -25,14 +34,18 @@ import glob
 import importlib.util
 import logging
 import os
+import pwd
+import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendUnavailable, NgspiceNotFound, SimulationError
+from ..errors import BackendUnavailable, InputError, NgspiceNotFound, SimulationError
 from ..netlist import check_options
+from ..spice import reaper
 from ..spice.log import failure_error
 from ..spice.rawfile import parse_raw
 from .ngspice import DeckBackend, check_max_batch
@@ -55,6 +68,40 @@ _CANDIDATES = (
 
 _LOCK = threading.Lock()
 _SHARED: Any = None
+#: Characters a path may have to be put into an ngspice control command (no blanks, ;, quotes...).
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+-]+$")
+
+
+def safe_tempdir(prefix: str) -> Path:
+    """A new private temporary directory whose path can be given to a control command verbatim."""
+    base = tempfile.gettempdir()
+    if not _SAFE_PATH.match(base):
+        raise InputError(
+            f"temporary directory {base!r} (TMPDIR) has characters that cannot go into an ngspice "
+            "command; use a path of letters, digits and _ . / + -"
+        )
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+
+
+def user_spiceinit(home: str | None = None) -> str | None:
+    """The ``.spiceinit`` libngspice would source from the user's home directory, if there is one.
+
+    ``home`` defaults to the passwd entry's directory, which is what libngspice reads.
+    """
+    if home is None:
+        try:
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:
+            return None
+    path = os.path.join(home, ".spiceinit")
+    return path if os.path.exists(path) else None
+
+
+def _spiceinit_refusal(path: str) -> str:
+    return (
+        f"{path} exists and libngspice would execute it at start-up (it cannot be told not to), which "
+        "can run commands or change results; rename it or use the ngspice backend (run with -n)"
+    )
 
 
 def find_libngspice() -> str | None:
@@ -88,16 +135,27 @@ def _shared() -> Any:
         raise NgspiceNotFound(
             f"libngspice not found (set {ENV_VAR} to its path; Debian: apt-get install libngspice0)"
         )
+    init = user_spiceinit()
+    if init is not None:
+        raise BackendUnavailable(_spiceinit_refusal(init))
     _quiet_pyspice_logging()
     from PySpice.Spice.NgSpice.Shared import NgSpiceShared
 
-    class _XbarsimNgSpice(NgSpiceShared):
-        LIBRARY_PATH = lib.replace("{", "{{").replace("}", "}}")  # PySpice formats it with the instance id
+    path: str = lib
 
+    class _XbarsimNgSpice(NgSpiceShared):
+        LIBRARY_PATH = path.replace("{", "{{").replace("}", "}}")  # PySpice formats it with the instance id
+
+    empty = tempfile.mkdtemp(prefix="xbarsim-init-")
+    here = os.getcwd()
     try:
+        os.chdir(empty)  # no .spiceinit of the caller's working directory is sourced
         _SHARED = _XbarsimNgSpice(ngspice_id=0, send_data=False, verbose=False)
     except OSError as exc:
         raise NgspiceNotFound(f"libngspice at {lib!r} cannot be loaded: {exc}") from None
+    finally:
+        os.chdir(here)
+        shutil.rmtree(empty, ignore_errors=True)
     log.debug("libngspice %s loaded (ngspice %s)", lib, _SHARED.ngspice_version)
     return _SHARED
 
@@ -114,39 +172,47 @@ def run_deck_shared(deck: str) -> tuple[bytes, str]:
     """
     if importlib.util.find_spec("PySpice") is None:
         raise BackendUnavailable("PySpice is not installed (pip install PySpice)")
+    with _LOCK:
+        shared = _shared()
+        tmp = safe_tempdir("xbarsim-pyspice-")
+        with reaper.track(tmp):
+            try:
+                return _run_shared(shared, deck, tmp / "out.raw")
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_shared(shared: Any, deck: str, raw_path: Path) -> tuple[bytes, str]:
     from PySpice.Spice.NgSpice.Shared import NgSpiceCircuitError, NgSpiceCommandError
 
-    with _LOCK, tempfile.TemporaryDirectory(prefix="xbarsim-pyspice-") as tmp:
-        shared = _shared()
-        raw_path = Path(tmp) / "out.raw"
+    try:
         try:
+            shared.load_circuit(deck)
+        except NgSpiceCircuitError:
+            raise failure_error(_console(shared), "libngspice rejected the deck") from None
+        try:
+            shared.run()
+        except NgSpiceCommandError:
+            pass  # PySpice treats ngspice's stderr notes as errors; the data decide below
+        console = _console(shared)
+        if not shared.last_plot.startswith(("dc", "op")):
+            raise failure_error(console, "libngspice ran no analysis")
+        try:
+            shared.exec_command(f"write {raw_path}")
+        except NgSpiceCommandError:
+            pass
+        if not raw_path.exists():
+            raise failure_error(console + "\n" + _console(shared), "libngspice wrote no result")
+        data = raw_path.read_bytes()
+        if parse_raw(data).n_points == 0:
+            raise failure_error(console, "libngspice found no operating point")
+        return data, console
+    finally:
+        for command in ("destroy all", "remcirc"):
             try:
-                shared.load_circuit(deck)
-            except NgSpiceCircuitError:
-                raise failure_error(_console(shared), "libngspice rejected the deck") from None
-            try:
-                shared.run()
-            except NgSpiceCommandError:
-                pass  # PySpice treats ngspice's stderr notes as errors; the data decide below
-            console = _console(shared)
-            if not shared.last_plot.startswith(("dc", "op")):
-                raise failure_error(console, "libngspice ran no analysis")
-            try:
-                shared.exec_command(f"write {raw_path}")
-            except NgSpiceCommandError:
+                shared.exec_command(command)
+            except (NgSpiceCommandError, SimulationError):
                 pass
-            if not raw_path.exists():
-                raise failure_error(console + "\n" + _console(shared), "libngspice wrote no result")
-            data = raw_path.read_bytes()
-            if parse_raw(data).n_points == 0:
-                raise failure_error(console, "libngspice found no operating point")
-            return data, console
-        finally:
-            for command in ("destroy all", "remcirc"):
-                try:
-                    shared.exec_command(command)
-                except (NgSpiceCommandError, SimulationError):
-                    pass
 
 
 class PySpiceBackend(DeckBackend):
@@ -172,6 +238,9 @@ class PySpiceBackend(DeckBackend):
             return "PySpice is not installed (pip install PySpice)"
         if find_libngspice() is None:
             return f"libngspice not found (set {ENV_VAR}; Debian/Ubuntu: apt-get install libngspice0)"
+        init = user_spiceinit()
+        if init is not None and _SHARED is None:
+            return _spiceinit_refusal(init)
         return None
 
     def run(self, deck_text: str) -> tuple[bytes, str]:

@@ -3,7 +3,9 @@
 Every subcommand module exposes ``register(subparsers)``; it adds its parser(s) and sets
 ``func=run(args) -> int``. Subcommand modules import heavy dependencies inside ``run`` only.
 Errors: any :class:`~xbarsim.errors.XbarsimError` or OS error becomes one line on stderr and
-exit code 2; argparse usage errors are one line and exit code 2 as well.
+exit code 2; argparse usage errors are one line and exit code 2 as well. Ctrl-C exits with 130
+and SIGTERM with 143, both after the cleanup code of whatever was running (simulator children
+are killed, temporary directories removed).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
-from ..errors import XbarsimError
+from ..errors import Terminated, XbarsimError
 
 #: Subcommand modules, in the order their commands are listed in ``--help``.
 COMMAND_MODULES = (
@@ -63,7 +67,25 @@ def fail(message: str) -> int:
     return 2
 
 
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; SIGTERM is turned into :class:`~xbarsim.errors.Terminated` meanwhile."""
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _main(argv)
+    except Terminated:
+        print("xbarsim: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -7,10 +7,19 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..backends import REGISTRY
+from ..circuit import CELL_KINDS
+
+if TYPE_CHECKING:
+    from ..circuit import Crossbar
+    from ..solution import Solution
+
+#: Backends that run ngspice decks (``--netlist`` writes what they run).
+DECK_BACKENDS = ("ngspice", "pyspice")
 
 
 def _add_circuit_options(p: argparse.ArgumentParser) -> None:
@@ -24,12 +33,7 @@ def _add_circuit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--voltages", "-V", required=True, metavar="FILE", help="(B, M) or (M,) input voltages, .npy or .csv"
     )
-    p.add_argument(
-        "--cell",
-        choices=("resistor", "diode", "1t1r"),
-        default="resistor",
-        help="cell kind (default resistor)",
-    )
+    p.add_argument("--cell", choices=CELL_KINDS, default="resistor", help="cell kind (default resistor)")
     p.add_argument(
         "--v-gate", type=float, default=3.3, metavar="VOLT", help="1T1R gate voltage (default 3.3)"
     )
@@ -69,7 +73,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--backend", default="ideal", choices=tuple(REGISTRY), help="solver backend (default ideal)"
     )
     p.add_argument(
-        "--timeout", type=float, default=600.0, metavar="S", help="ngspice time limit per run (default 600)"
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="ngspice time limit per run (default 600; only the ngspice backend has one)",
+    )
+    p.add_argument(
+        "--keep-dir",
+        metavar="DIR",
+        help="ngspice backend: keep each run's deck, raw file and console output in a folder under DIR",
     )
     p.add_argument(
         "--backend-option",
@@ -85,7 +98,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="write (B, N) outputs (.npy or .csv): amperes, or volts with --r-ref",
     )
-    p.add_argument("--netlist", metavar="FILE", help="also write the ngspice deck of this circuit and inputs")
+    p.add_argument(
+        "--netlist",
+        metavar="FILE",
+        help="ngspice/pyspice: also write the deck that ran, byte for byte; a batch split into "
+        "several runs (over 1000 vectors) writes one file per run, FILE with .0, .1, ... before its suffix",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=run_solve)
 
@@ -144,37 +162,87 @@ def _parse_value(text: str) -> object:
 
 
 def _backend_options(args: argparse.Namespace) -> dict[str, object]:
-    """Backend constructor options from ``--backend-option`` (ngspice/pyspice: ngspice .options)."""
+    """Backend constructor options from ``--backend-option`` (ngspice/pyspice: ngspice .options).
+
+    Options a backend cannot honour are refused, not dropped: ``--timeout`` and ``--keep-dir``
+    need the ngspice backend, ``--netlist`` one that runs a deck.
+    """
     from ..errors import InputError
 
+    if args.timeout is not None and args.backend != "ngspice":
+        raise InputError(f"--timeout applies to the ngspice backend only, not to {args.backend!r}")
+    if args.keep_dir is not None and args.backend != "ngspice":
+        raise InputError(f"--keep-dir applies to the ngspice backend only, not to {args.backend!r}")
+    if args.netlist and args.backend not in DECK_BACKENDS:
+        raise InputError(
+            f"--netlist writes the deck that ran, and backend {args.backend!r} runs none; "
+            "use --backend ngspice, or 'xbarsim netlist' for the deck of this circuit"
+        )
     pairs: dict[str, object] = {}
     for item in args.backend_option:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise InputError(f"--backend-option must look like KEY=VALUE, got {item!r}")
         pairs[key.strip()] = _parse_value(value.strip())
-    if args.backend in ("ngspice", "pyspice"):
+    if args.backend in DECK_BACKENDS:
         options: dict[str, object] = {"options": pairs} if pairs else {}
         if args.backend == "ngspice":
-            options["timeout"] = args.timeout
+            options["timeout"] = 600.0 if args.timeout is None else args.timeout
+            if args.keep_dir is not None:
+                options["keep_dir"] = args.keep_dir
         return options
     return pairs
 
 
+def netlist_paths(path: str, runs: int) -> list[str]:
+    """Where ``--netlist FILE`` writes each run's deck: FILE itself, or FILE.0.cir, FILE.1.cir ..."""
+    if runs == 1 or path == "-":
+        return [path] * runs
+    p = Path(path)
+    return [str(p.with_name(f"{p.stem}.{k}{p.suffix}")) for k in range(runs)]
+
+
+def _solve(args: argparse.Namespace, backend: Any, xb: Crossbar, V: np.ndarray) -> Solution:
+    """Solve; with ``--netlist`` each deck is written just before it runs (the exact text run)."""
+    from ..backends.ngspice import DeckBackend
+    from ..errors import InputError
+
+    if not args.netlist:
+        return backend.solve(xb, V)
+    assert isinstance(backend, DeckBackend)
+    paths = netlist_paths(args.netlist, backend.n_runs(int(V.shape[0])))
+    for path in dict.fromkeys(paths):
+        if path != "-" and not Path(path).parent.exists():
+            raise InputError(f"directory of netlist file {path!r} does not exist")
+
+    def sink(run: int, runs: int, text: str) -> None:
+        _write_text(paths[run], text)
+
+    return backend.solve_writing(xb, V, sink)
+
+
 def run_solve(args: argparse.Namespace) -> int:
+    from .._validate import check_finite_result
     from ..backends import get_backend
+    from ..errors import InputError
     from ..io import save_array
 
+    options = _backend_options(args)
     xb, V = _circuit_and_inputs(args)
-    backend = get_backend(args.backend, **_backend_options(args))
-    if args.netlist:
-        from ..netlist import write_netlist
-
-        _write_text(args.netlist, write_netlist(xb, V))
+    backend = get_backend(args.backend, **options)
     t0 = time.perf_counter()
-    sol = backend.solve(xb, V)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite results are refused below
+            sol = _solve(args, backend, xb, V)
+    except MemoryError:
+        raise InputError(
+            f"not enough memory to solve a {xb.n_inputs}x{xb.n_outputs} {xb.cell.kind} crossbar "
+            f"for {V.shape[0]} input vector(s) with backend {args.backend}; use a smaller array or batch"
+        ) from None
     seconds = time.perf_counter() - t0
     out = sol.outputs
+    for what, values in (("output", out), ("current", sol.currents), ("power", sol.power)):
+        check_finite_result(values, what, sol.backend)  # never NaN/inf with exit 0 (nor in --json)
     if args.out:
         save_array(args.out, out)
     summary = {
@@ -194,14 +262,16 @@ def run_solve(args: argparse.Namespace) -> int:
     if args.out:
         summary["out"] = str(args.out)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary, indent=2, allow_nan=False))
     else:
         unit = "V" if sol.sensed_by_voltage else "A"
         print(
-            f"{xb.n_inputs}x{xb.n_outputs} {xb.cell.kind} crossbar, {V.shape[0]} input vector(s), backend {sol.backend}"
+            f"{xb.n_inputs}x{xb.n_outputs} {xb.cell.kind} crossbar, {V.shape[0]} input vector(s), "
+            f"backend {sol.backend}"
         )
         print(
-            f"max |output| = {summary['max_abs_output']:.6g} {unit}, mean power = {summary['power_w']['mean']:.6g} W, {seconds:.3g} s"
+            f"max |output| = {summary['max_abs_output']:.6g} {unit}, "
+            f"mean power = {summary['power_w']['mean']:.6g} W, {seconds:.3g} s"
         )
         if not args.out:
             with np.printoptions(precision=6, suppress=False, linewidth=120):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .._validate import MIN_RESISTANCE
 from ..circuit import Circuit, as_network
 from ..errors import InputError
 from ..spice.models import VT
@@ -22,8 +23,7 @@ from .devices import diode_vcrit
 
 #: 1T1R transistor treatments: the ngspice MOS1 equations, or the channel conductance at Vds = 0.
 MOS_MODES = ("level1", "linear")
-#: Smallest nonzero resistance the nodal matrices can hold next to megaohm cells (ohm).
-MIN_RESISTANCE = 1e-9
+#: MIN_RESISTANCE (imported above) is the shared limit of xbarsim._validate, checked in Crossbar.
 
 
 @dataclass(frozen=True, eq=False)

@@ -161,7 +161,7 @@ def nmos_current(
     model: NmosModel,
     gmin: float = DEFAULT_GMIN,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Currents into the drain and into the source terminal (amperes), bulk at 0 V, as ngspice computes them."""
+    """Currents into the drain and into the source terminal (amperes), bulk at 0 V, as ngspice has them."""
     d = np.asarray(vd, dtype=np.float64)
     g = np.asarray(vg, dtype=np.float64)
     s = np.asarray(vs, dtype=np.float64)

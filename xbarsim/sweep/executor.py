@@ -342,6 +342,8 @@ def _pool_loop(
                     deaths.pop(pid, None)
                     record(pid, params, outcome, 1 + lost.pop(pid, 0))
         except BaseException:
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()  # else exit waits for running points; their ngspice dies with them
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         if broken:

@@ -1,6 +1,12 @@
 """Regenerate the ILLUSTRATIVE HfO2 1T1R level distributions shipped as presets.
 
-    cd /work/main && .venv/bin/python xbarsim/data/levels/make_presets.py
+    python -m xbarsim.data.levels.make_presets [OUT_DIR]    # default: next to this file
+
+One source of numbers: the nominal level of each preset is ``xbarsim.devices.PRESETS`` (5-40 uA at
+0.2 V, i.e. 25-200 uS), and each level's draws are scaled so that their median is that nominal
+value; after rounding to the 10 nA resolution below, the CSV medians equal the nominal table
+within 5 nA (0.1 % of the lowest level). The spread around it is relative, so scaling keeps its
+shape. ``tests/test_variability.py`` checks both.
 
 These files are NOT measurements. They imitate the shape of the read-current distributions that
 write-verify programming leaves on 128 HfO2 1T1R devices per level (Romero-Zaliz et al. 2021):
@@ -16,13 +22,14 @@ The seed is fixed, so running this script again reproduces the committed CSV fil
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from xbarsim.devices import PRESETS, V_READ
+
 SEED = 20240611
-V_READ = 0.2
-I_MIN, I_MAX = 5e-6, 40e-6
 DEVICES = 128
 HERE = Path(__file__).resolve().parent
 
@@ -35,22 +42,32 @@ def _skew_normal(rng: np.random.Generator, a: float, n: int) -> np.ndarray:
     return (z - mean) / np.sqrt(1.0 - mean * mean)
 
 
-def m_ispva(rng: np.random.Generator, n_levels: int) -> list[np.ndarray]:
-    nominal = np.linspace(I_MIN, I_MAX, n_levels)
-    return [mu + 2.0e-6 * _skew_normal(rng, 3.0, DEVICES) for mu in nominal]
+def nominal_currents(name: str) -> np.ndarray:
+    """Nominal read currents of preset ``name``: the level table of :mod:`xbarsim.devices`."""
+    table = PRESETS[name]
+    assert table.v_read == V_READ
+    return table.read_currents
 
 
-def igvva(rng: np.random.Generator, n_levels: int) -> list[np.ndarray]:
-    nominal = np.linspace(I_MIN, I_MAX, n_levels)
+def _centred(draws: np.ndarray, nominal: float) -> np.ndarray:
+    """Scale the draws of one level so that their median is the nominal current."""
+    return draws * (nominal / np.median(draws))
+
+
+def m_ispva(rng: np.random.Generator, name: str) -> list[np.ndarray]:
+    return [_centred(mu + 2.0e-6 * _skew_normal(rng, 3.0, DEVICES), mu) for mu in nominal_currents(name)]
+
+
+def igvva(rng: np.random.Generator, name: str) -> list[np.ndarray]:
     out = []
-    for mu in nominal:
+    for mu in nominal_currents(name):
         z = rng.standard_normal(DEVICES * 2)
         z = z[np.abs(z) <= 2.5][:DEVICES]  # the verify window rejects cells outside +-2.5 sigma
-        out.append(mu + 0.7e-6 * z)
+        out.append(_centred(mu + 0.7e-6 * z, mu))
     return out
 
 
-def write(name: str, currents: list[np.ndarray], method: str) -> None:
+def write(out_dir: Path, name: str, currents: list[np.ndarray], method: str) -> None:
     lines = [
         (
             f"# {name}: ILLUSTRATIVE synthetic read currents, NOT measured data ({method}, "
@@ -61,15 +78,15 @@ def write(name: str, currents: list[np.ndarray], method: str) -> None:
     for k, cur in enumerate(currents):
         # 10 nA resolution, like a source-measure unit on the 100 uA range
         lines += [f"{k},{V_READ:g},{np.round(i, 8):.8f}" for i in cur]
-    (HERE / f"{name}.csv").write_text("\n".join(lines) + "\n")
+    (out_dir / f"{name}.csv").write_text("\n".join(lines) + "\n")
 
 
-def main() -> None:
+def main(out_dir: Path = HERE) -> None:
     for n in (2, 3, 4, 5):
         rng = np.random.default_rng([SEED, n])
-        write(f"hfo2-1t1r-{n}", m_ispva(rng, n), "M-ISPVA")
-    write("hfo2-1t1r-8", igvva(np.random.default_rng([SEED, 8]), 8), "IGVVA")
+        write(out_dir, f"hfo2-1t1r-{n}", m_ispva(rng, f"hfo2-1t1r-{n}"), "M-ISPVA")
+    write(out_dir, "hfo2-1t1r-8", igvva(np.random.default_rng([SEED, 8]), "hfo2-1t1r-8"), "IGVVA")
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)
