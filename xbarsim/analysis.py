@@ -1,4 +1,4 @@
-"""Comparing circuit results with calculations: current-gap rate and recognition."""
+"""Comparing circuit results with calculations: current-gap rate, accuracy (recognition) and margin."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["current_gap_rate", "mean_gap", "recognition", "recognition_margin"]
+__all__ = [
+    "accuracy",
+    "accuracy_batched",
+    "correct",
+    "current_gap_rate",
+    "mean_gap",
+    "recognition",
+    "recognition_margin",
+]
 
 
 def current_gap_rate(i_sim: np.ndarray, i_calc: np.ndarray, *, floor: float = 0.0) -> np.ndarray:
@@ -33,17 +41,47 @@ def mean_gap(gap: np.ndarray) -> float:
     return float(g[ok].mean()) if ok.any() else float("nan")
 
 
-def recognition(outputs: np.ndarray, labels: np.ndarray | None = None) -> float:
-    """Fraction of rows whose argmax equals the label (default: the row index).
+def correct(scores: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """Which rows are classified right: (..., B) bools for scores (..., B, C).
 
-    A row whose outputs are all equal (e.g. all zero: nothing conducts) counts as not recognized.
+    The one tie rule of the package: a row is right only when its true class scores *strictly*
+    above every other class. A tie for the top (e.g. an all-zero row of a circuit in which
+    nothing conducts, or two equal outputs of a coarsely quantized net) is not a recognition,
+    whichever class index happens to come first; a NaN score is never right. ``labels`` (B,)
+    default to the row index (the Kim glyph order: row k is digit k). Leading axes are models
+    evaluated at once.
     """
-    out = np.asarray(outputs, dtype=np.float64)
-    if out.ndim != 2 or out.shape[0] == 0:
-        raise InputError(f"outputs must be (samples, classes), got {out.shape}")
-    labels = np.arange(out.shape[0]) if labels is None else np.asarray(labels)
-    flat = np.ptp(out, axis=1) == 0
-    return float(np.mean((np.argmax(out, axis=1) == labels) & ~flat))
+    S = np.asarray(scores, dtype=np.float64)
+    if S.ndim < 2 or S.shape[-2] == 0 or S.shape[-1] == 0:
+        raise InputError(f"scores must be (..., samples, classes), got shape {S.shape}")
+    n, c = S.shape[-2:]
+    lab = np.arange(n) if labels is None else np.asarray(labels).ravel()
+    if lab.shape != (n,) or not np.issubdtype(lab.dtype, np.integer):
+        raise InputError(f"labels must be {n} integers, got shape {lab.shape} of {lab.dtype}")
+    if lab.size and (lab.min() < 0 or lab.max() >= c):
+        raise InputError(f"labels must be in 0..{c - 1}")
+    is_true = lab[:, None] == np.arange(c)[None, :]
+    true = S[..., np.arange(n), lab]
+    best_other = np.where(is_true, -np.inf, S).max(axis=-1)
+    return true > best_other
+
+
+def accuracy(scores: np.ndarray, labels: np.ndarray | None = None) -> float:
+    """Fraction of the rows of scores (B, C) classified right (tie rule: :func:`correct`)."""
+    if np.ndim(scores) != 2:
+        raise InputError(f"scores must be (samples, classes), got shape {np.shape(scores)}")
+    return float(np.mean(correct(scores, labels)))
+
+
+def accuracy_batched(scores: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """(P,) accuracy of P models at once from scores (P, B, C) (tie rule: :func:`correct`)."""
+    if np.ndim(scores) != 3:
+        raise InputError(f"scores must be (models, samples, classes), got shape {np.shape(scores)}")
+    return np.asarray(np.mean(correct(scores, labels), axis=-1))
+
+
+recognition = accuracy
+"""Kim 2024's name for :func:`accuracy` (outputs (10, O), row k = digit k)."""
 
 
 def recognition_margin(outputs: np.ndarray, labels: np.ndarray | None = None) -> float:

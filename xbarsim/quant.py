@@ -26,9 +26,10 @@ Quantile quantization (Romero-Zaliz et al. 2021), one layer
 ------------------------------------------------------------
 The weights are ranked (stable sort) and cut into ``k`` equal-count bins: sorted position ``p``
 of ``n`` goes to bin ``floor(p * k / n)`` (sizes differ by at most one). Equal weights must share
-a level, so a run of ties joins the bin of its middle position (so runs keep their order). Each weight is replaced
-by the mean of its bin. Consequences: order is preserved, the layer's sum is preserved, there are
-at most ``min(k, number of distinct weights)`` levels, and ``k >= n`` leaves the weights unchanged.
+a level, so a run of ties joins the bin of its middle position (so runs keep their order). Each
+weight is replaced by the mean of its bin. Consequences: order is preserved, the layer's sum is
+preserved, there are at most ``min(k, number of distinct weights)`` levels, and ``k >= n`` leaves
+the weights unchanged.
 
 Lloyd-Max quantization (beyond the papers), one layer
 -----------------------------------------------------
@@ -51,6 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validate import check_int
 from .errors import InputError
 
 __all__ = [
@@ -129,9 +131,7 @@ def _as_arrays(weights: Sequence[np.ndarray] | np.ndarray, what: str) -> list[np
 
 
 def _check_bins(q: object, what: str) -> int:
-    if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or int(q) < 1:
-        raise InputError(f"{what} must be an integer >= 1, got {q!r}")
-    return int(q)
+    return check_int(q, what, minimum=1)
 
 
 def weight_range(weights: Sequence[np.ndarray] | np.ndarray) -> float:
@@ -222,8 +222,7 @@ def quantize_lloyd(w: np.ndarray, k: int, *, max_iter: int = 200) -> QuantResult
     """
     (arr,) = _as_arrays([w], "weight array")
     k = _check_bins(k, "number of Lloyd levels k")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
-        raise InputError(f"max_iter must be an integer >= 0, got {max_iter!r}")
+    check_int(max_iter, "max_iter", minimum=0)
     flat = arr.ravel()
     sorted_w = np.sort(flat, kind="stable")
     distinct = np.unique(sorted_w)

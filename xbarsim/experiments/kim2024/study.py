@@ -156,7 +156,7 @@ def run_study(
                 _min_q(res.W1, res.W2, X, alpha, max_q),
                 res.accuracy,
                 res.first_perfect_epoch,
-                np.stack(res.history),
+                np.stack([np.asarray(h) for h in res.history]),
             )
         )
         log.info("study: seeds %d-%d done (%.1f s)", seeds[0], seeds[-1], time.perf_counter() - t0)
