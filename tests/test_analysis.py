@@ -55,6 +55,7 @@ def test_users_share_the_rule() -> None:
         (np.zeros((2, 3)), np.array([0, 3]), r"0\.\.2"),
         (np.zeros((2, 3)), np.array([0.0, 1.0]), "integers"),
         (np.zeros((2, 3)), np.array([0, 1, 2]), "2 integers"),
+        (np.zeros((4, 3)), None, "row index"),
     ],
 )
 def test_bad_input(scores, labels, match: str) -> None:

@@ -55,15 +55,21 @@ def correct(scores: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
     if S.ndim < 2 or S.shape[-2] == 0 or S.shape[-1] == 0:
         raise InputError(f"scores must be (..., samples, classes), got shape {S.shape}")
     n, c = S.shape[-2:]
-    lab = np.arange(n) if labels is None else np.asarray(labels).ravel()
-    if lab.shape != (n,) or not np.issubdtype(lab.dtype, np.integer):
-        raise InputError(f"labels must be {n} integers, got shape {lab.shape} of {lab.dtype}")
-    if lab.size and (lab.min() < 0 or lab.max() >= c):
-        raise InputError(f"labels must be in 0..{c - 1}")
-    is_true = lab[:, None] == np.arange(c)[None, :]
-    true = S[..., np.arange(n), lab]
-    best_other = np.where(is_true, -np.inf, S).max(axis=-1)
-    return true > best_other
+    rows = np.arange(n)
+    if labels is None:
+        lab = rows
+        if n > c:
+            raise InputError(f"labels default to the row index, but there are {n} rows and {c} classes")
+    else:
+        lab = np.asarray(labels).ravel()
+        if lab.shape != (n,) or not np.issubdtype(lab.dtype, np.integer):
+            raise InputError(f"labels must be {n} integers, got shape {lab.shape} of {lab.dtype}")
+        if lab.min() < 0 or lab.max() >= c:
+            raise InputError(f"labels must be in 0..{c - 1}")
+    true = S[..., rows, lab]
+    others = S.copy()
+    others[..., rows, lab] = -np.inf
+    return true > others.max(axis=-1)
 
 
 def accuracy(scores: np.ndarray, labels: np.ndarray | None = None) -> float:

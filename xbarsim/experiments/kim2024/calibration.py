@@ -14,6 +14,7 @@ import numpy as np
 from ..._validate import check_int
 from ...analysis import recognition, recognition_margin
 from ...backends import Backend, get_backend
+from ...circuit import Network
 from ...quant import QuantResult
 from .analytic import passive_outputs, shockley_outputs
 from .circuit import (
@@ -61,12 +62,15 @@ def calibration_candidates(
     ideal = get_backend("ideal") if v_in - vth <= vth else None
     cands = []
     for b in b_grid:
-        G1, G2 = layer_conductances(W, design, float(b))
+        if ideal is None:
+            G1, G2 = layer_conductances(W, design, float(b))
+        else:  # one mapping per bias scale; only layer 1's r_ref changes along the r grid
+            l1, l2 = map_circuit(W, v_in, design, float(r_grid[0]), float(b)).network.layers
         for r in r_grid:
             if ideal is None:
                 out = passive_outputs(G1, G2, V, float(r), vth)
             else:
-                out = ideal.solve(map_circuit(W, v_in, design, float(r), float(b)).network, V).currents
+                out = ideal.solve(Network((l1.replace(r_ref=float(r)), l2)), V).currents
             cands.append((float(r), float(b), recognition(out), recognition_margin(out)))
     return _rank(cands)
 
