@@ -11,19 +11,20 @@ from xbarsim.experiments import romero_zaliz2021
 from xbarsim.nn import numpy_net
 
 
-def test_ties_are_not_recognitions() -> None:
+def test_tie_rule() -> None:
     S = np.array(
         [
             [3.0, 1.0, 2.0],  # label 0: right
-            [2.0, 2.0, 0.0],  # label 1 ties with class 0 for the top: wrong (argmax would say 0)
-            [0.0, 0.0, 0.0],  # all equal (nothing conducts): wrong
-            [5.0, 5.0, 1.0],  # label 0 ties with class 1: wrong although argmax picks 0
-            [np.nan, 1.0, 0.0],  # NaN never right
+            [2.0, 2.0, 0.0],  # label 1 ties with class 0 for the top: the first maximum (0) wins, wrong
+            [0.0, 0.0, 0.0],  # all equal (nothing conducts): no prediction, wrong
+            [5.0, 5.0, 1.0],  # label 0 ties with class 1: the first maximum is 0, right
+            [np.nan, 1.0, 0.0],  # a non-finite score: wrong
+            [1.0, np.inf, 0.0],  # also wrong, although the label's score is the largest
         ]
     )
-    labels = np.array([0, 1, 2, 0, 1])
-    np.testing.assert_array_equal(correct(S, labels), [True, False, False, False, False])
-    assert accuracy(S, labels) == pytest.approx(0.2)
+    labels = np.array([0, 1, 2, 0, 1, 1])
+    np.testing.assert_array_equal(correct(S, labels), [True, False, False, True, False, False])
+    assert accuracy(S, labels) == pytest.approx(2 / 6)
     assert recognition(np.eye(3)) == 1.0 and recognition(np.zeros((3, 3))) == 0.0
 
 
@@ -33,14 +34,17 @@ def test_batched_equals_one_model_at_a_time() -> None:
     y = rng.integers(0, 4, size=10)
     want = [accuracy(S[p], y) for p in range(7)]
     np.testing.assert_allclose(accuracy_batched(S, y), want, rtol=0, atol=0)
-    # independent oracle: a Python loop over rows with the strict-maximum rule
+    # independent oracle: a Python loop over rows (first maximum; all-equal rows are wrong)
     for p in range(7):
-        ok = [S[p, b, y[b]] > max(np.delete(S[p, b], y[b])) for b in range(10)]
+        ok = []
+        for b in range(10):
+            row = list(S[p, b])
+            ok.append(len(set(row)) > 1 and row.index(max(row)) == y[b])
         assert accuracy(S[p], y) == pytest.approx(np.mean(ok))
 
 
 def test_users_share_the_rule() -> None:
-    # numpy_net: a net whose outputs tie for every digit recognizes none (argmax would give digit 0)
+    # numpy_net: a net whose outputs are equal for every digit recognizes none (argmax alone: digit 0)
     W1, W2 = np.zeros((1, 25, 10)), np.zeros((1, 10, 10))
     X = np.eye(10, 25)
     assert numpy_net.accuracy(W1, W2, X)[0] == 0.0

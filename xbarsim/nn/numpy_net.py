@@ -78,7 +78,7 @@ def forward(W1: np.ndarray, W2: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, 
 def accuracy(W1: np.ndarray, W2: np.ndarray, X: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
     """(P,) fraction of rows of X each model classifies right (default label: the row index).
 
-    Tie rule of :func:`xbarsim.analysis.correct`: a tie for the top output is not a recognition.
+    Tie rule of :func:`xbarsim.analysis.correct` (first maximum; all-equal outputs are wrong).
     """
     W1, W2 = _batched(W1, W2)
     Y = sigmoid(np.asarray(X, dtype=np.float64) @ W1) @ W2  # the output sigmoid keeps the order
