@@ -128,7 +128,7 @@ class InferenceConfig:
     table: str | None = None
     scheme: str = "differential"
     tile: int = DEFAULT_TILE
-    cell: Literal["1t1r", "resistor"] = "1t1r"
+    cell: str = "1t1r"
     r_wire: float = 0.0
     backend: str = "ideal"
     backend_options: dict[str, Any] = field(default_factory=dict)
@@ -163,7 +163,7 @@ def build_circuit(ops: list[Op], config: InferenceConfig) -> tuple[list[Op], lis
         config.level_table(),
         scheme=config.scheme,
         tile=config.tile,
-        cell=CellModel(config.cell),
+        cell=CellModel("1t1r" if config.cell == "1t1r" else "resistor"),  # validated in __post_init__
         r_wire=config.r_wire,
     )
     return qops, results, mapped
