@@ -67,7 +67,7 @@ class KimCircuit(KimMapping):
     Adds ``v_in``, the voltage of a lit pixel (V); ``mapping`` is the scheme's name.
     """
 
-    v_in: float = 0.0
+    v_in: float
 
     @property
     def mapping(self) -> str:
