@@ -1,6 +1,7 @@
 """Kim 2024 Fig. 5: recognition at q = 4 against epoch for five seed groups of increasing weight range.
 
-python examples/kim2024_fig5.py [--grid 5] [--seeds 60] [--models 100] [--q 4] [--out kim2024_fig5.png] [--quick]
+python examples/kim2024_fig5.py [--grid 5] [--seeds 60] [--models 100] [--q 4] [--out kim2024_fig5.png]
+    [--quick]
 Groups A-E are the seeds at evenly spaced ranks of their models' mean weight range.
 """
 
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for label, seed, wr, curve in study.seed_groups(5):
         print(
-            f"group {label}: seed {seed}, mean weight range {wr:.2f}, final recognition at q={args.q}: {100 * curve[-1]:.1f} %"
+            f"group {label}: seed {seed}, mean weight range {wr:.2f}, "
+            f"final recognition at q={args.q}: {100 * curve[-1]:.1f} %"
         )
     print(f"wrote {plot_groups_vs_epoch(study, args.out)}")
     return 0

@@ -16,7 +16,8 @@ Trained models are cached in ``<out>/models`` and reused.
 Run from the repository root, e.g.::
 
     PYTHONPATH=. .venv/bin/python examples/romero_zaliz_grid.py --data-dir /work/shared/data --epochs 1 \\
-        --mlp-layers 1,2 --mlp-hidden 16,64,128 --cnn-conv 1,2 --cnn-filters 8,16 --cnn-pool 2,4 --cnn-hidden 16,64
+        --mlp-layers 1,2 --mlp-hidden 16,64,128 --cnn-conv 1,2 --cnn-filters 8,16 --cnn-pool 2,4 \\
+        --cnn-hidden 16,64
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xbarsim.analysis import accuracy
 from xbarsim.datasets.idx import load_binary
 from xbarsim.errors import InputError
 from xbarsim.experiments import romero_plots as plots
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             model, record = km.load_or_train(path, spec, x, y, epochs=args.epochs, seed=args.seed, dataset=ds)
             ops = km.extract(model)
-            acc_float = float((km.forward(ops, xt, logits=True).argmax(1) == yt).mean())
+            acc_float = accuracy(km.forward(ops, xt, logits=True), yt)
             accs = sweep_levels(ops, xt, yt, args.levels, method=args.method)
             for k, acc in accs.items():
                 row = {
@@ -221,12 +223,13 @@ def main(argv: list[str] | None = None) -> int:
         if "p" in entry:
             print(
                 f"Kruskal-Wallis MLP vs CNN on {ds}: H = {entry['H']:.3f}, p = {entry['p']:.3g} "
-                f"(paper {entry['paper_p']}); mean accuracy MLP {entry['mean_mlp']:.4f}, CNN {entry['mean_cnn']:.4f}"
+                f"(paper {entry['paper_p']}); mean accuracy MLP {entry['mean_mlp']:.4f}, "
+                f"CNN {entry['mean_cnn']:.4f}"
             )
     (out / "kruskal.json").write_text(json.dumps(stats, indent=2) + "\n")
     print(
-        f"{len(rows)} rows, {len(specs)} networks x {len(datasets)} datasets in {time.perf_counter() - t_start:.0f} s "
-        f"-> {out}"
+        f"{len(rows)} rows, {len(specs)} networks x {len(datasets)} datasets "
+        f"in {time.perf_counter() - t_start:.0f} s -> {out}"
     )
     return 0
 

@@ -1,4 +1,4 @@
-"""Kim 2024 pipeline: mapping oracles, passive model vs an independent root solve, study, circuit in ngspice."""
+"""Kim 2024 pipeline: mapping oracles, passive model vs a root solve, study, circuit in ngspice."""
 
 from __future__ import annotations
 

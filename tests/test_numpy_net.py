@@ -1,4 +1,4 @@
-"""NumPy sigmoid-MSE net: backprop against finite differences, batched training against one model at a time."""
+"""NumPy sigmoid-MSE net: backprop against finite differences, batched training against one model."""
 
 from __future__ import annotations
 

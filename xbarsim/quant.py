@@ -26,9 +26,10 @@ Quantile quantization (Romero-Zaliz et al. 2021), one layer
 ------------------------------------------------------------
 The weights are ranked (stable sort) and cut into ``k`` equal-count bins: sorted position ``p``
 of ``n`` goes to bin ``floor(p * k / n)`` (sizes differ by at most one). Equal weights must share
-a level, so a run of ties joins the bin of its middle position (so runs keep their order). Each weight is replaced
-by the mean of its bin. Consequences: order is preserved, the layer's sum is preserved, there are
-at most ``min(k, number of distinct weights)`` levels, and ``k >= n`` leaves the weights unchanged.
+a level, so a run of ties joins the bin of its middle position (so runs keep their order). Each
+weight is replaced by the mean of its bin. Consequences: order is preserved, the layer's sum is
+preserved, there are at most ``min(k, number of distinct weights)`` levels, and ``k >= n`` leaves
+the weights unchanged.
 
 Lloyd-Max quantization (beyond the papers), one layer
 -----------------------------------------------------
@@ -51,6 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validate import check_int
 from .errors import InputError
 
 __all__ = [
@@ -128,12 +130,6 @@ def _as_arrays(weights: Sequence[np.ndarray] | np.ndarray, what: str) -> list[np
     return out
 
 
-def _check_bins(q: object, what: str) -> int:
-    if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or int(q) < 1:
-        raise InputError(f"{what} must be an integer >= 1, got {q!r}")
-    return int(q)
-
-
 def weight_range(weights: Sequence[np.ndarray] | np.ndarray) -> float:
     """Span ``max(W) - min(W)`` of all weights pooled (Kim 2024 Eqs. 1-2, see module notes)."""
     flat = np.concatenate([a.ravel() for a in _as_arrays(weights, "weight array")])
@@ -168,7 +164,7 @@ def quantize_weight_range(weights: Sequence[np.ndarray], q: int) -> QuantResult:
         Number of bins (>= 1).
     """
     arrays = _as_arrays(weights, "weight array")
-    q = _check_bins(q, "number of quantization bins q")
+    q = check_int(q, "number of quantization bins q", minimum=1)
     flat = np.concatenate([a.ravel() for a in arrays])
     lo, hi = float(flat.min()), float(flat.max())
     span = hi - lo
@@ -187,7 +183,7 @@ def quantize_quantile(w: np.ndarray, k: int) -> QuantResult:
     Ties share a bin (see module notes), so fewer than ``k`` levels may result.
     """
     (arr,) = _as_arrays([w], "weight array")
-    k = _check_bins(k, "number of quantile bins k")
+    k = check_int(k, "number of quantile bins k", minimum=1)
     flat = arr.ravel()
     n = flat.size
     order = np.argsort(flat, kind="stable")
@@ -221,9 +217,8 @@ def quantize_lloyd(w: np.ndarray, k: int, *, max_iter: int = 200) -> QuantResult
     squared error, see module notes). Deterministic: no random initialisation.
     """
     (arr,) = _as_arrays([w], "weight array")
-    k = _check_bins(k, "number of Lloyd levels k")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
-        raise InputError(f"max_iter must be an integer >= 0, got {max_iter!r}")
+    k = check_int(k, "number of Lloyd levels k", minimum=1)
+    check_int(max_iter, "max_iter", minimum=0)
     flat = arr.ravel()
     sorted_w = np.sort(flat, kind="stable")
     distinct = np.unique(sorted_w)
@@ -290,7 +285,7 @@ def search_levels(
     """
     if not 0.0 <= float(alpha) <= 1.0:
         raise InputError(f"alpha must be between 0 and 1, got {alpha}")
-    max_q = _check_bins(max_q, "max_q")
+    max_q = check_int(max_q, "max_q", minimum=1)
     tried: list[tuple[int, float]] = []
     res = None
     for q in range(1, max_q + 1):
@@ -321,7 +316,7 @@ def quantize_weight_range_batched(
     The quantized arrays (same shapes) and the (P,) number of levels each model uses (``None``
     with ``count_levels=False``, which saves time in per-epoch monitoring).
     """
-    q = _check_bins(q, "number of quantization bins q")
+    q = check_int(q, "number of quantization bins q", minimum=1)
     arrays = [np.asarray(a, dtype=np.float64) for a in weights]
     if not arrays or any(a.ndim < 2 or a.shape[0] != arrays[0].shape[0] for a in arrays):
         raise InputError("batched weights need a common leading models axis")

@@ -6,11 +6,15 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..backends import REGISTRY
 from ..errors import InputError
+from ..mapping.kim import KIM_SCHEMES
+
+T = TypeVar("T")
 
 
 def parse_voltages(text: str) -> tuple[list[float], list[str]]:
@@ -32,10 +36,10 @@ def parse_voltages(text: str) -> tuple[list[float], list[str]]:
     return values, labels
 
 
-def _parsed(kind: type, noun: str, ok, rule: str):
+def _parsed(kind: Callable[[str], T], noun: str, ok: Callable[[T], bool], rule: str) -> Callable[[str], T]:
     """argparse type: convert with ``kind``, then require ``ok(value)`` (messages name the rule)."""
 
-    def parse(text: str):
+    def parse(text: str) -> T:
         try:
             v = kind(text)
         except ValueError:
@@ -73,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=_positive_int, default=500, help="training epochs (default 500)")
     p.add_argument(
         "--mapping",
-        choices=("differential", "single"),
+        choices=KIM_SCHEMES,
         default="differential",
         help="weight->conductance mapping (default differential; single = the paper's literal shape)",
     )
@@ -126,23 +130,27 @@ def format_report(res: dict[str, Any]) -> str:
     lines.append(f"  quantized recognition {_pct(res['accuracy_quantized'])}")
     lines.append(f"  circuit: {res['mapping']} mapping, backend {res['backend']}")
     lines.append(
-        "      V_in      r_ref   bias   recognition   ideal calc   mean gap   max gap   gap vs passive   vs Shockley model"
+        "      V_in      r_ref   bias   recognition   ideal calc   mean gap   max gap"
+        "   gap vs passive   vs Shockley model"
     )
     for lab, pv in res["per_voltage"].items():
         lines.append(
             f"  {lab:>6} V  {pv['r_ref']:9.4g}  {pv['bias_scale']:5.2f}   {_pct(pv['spice_accuracy']):>10}   "
-            f"{_pct(pv['ideal_accuracy']):>10}   {_pct(pv['mean_current_gap']):>8}  {_pct(pv['max_current_gap']):>8}   "
+            f"{_pct(pv['ideal_accuracy']):>10}   {_pct(pv['mean_current_gap']):>8}  "
+            f"{_pct(pv['max_current_gap']):>8}   "
             f"{_pct(pv['mean_current_gap_passive']):>8}        {pv['shockley_model_rel_error']:9.1e}"
         )
     lines.append(
         "  gap = |I_sim - I_calc| / |I_calc| of the output currents, I_calc = ideal calculation (no loading);"
     )
     lines.append(
-        "  passive = same node equations with the ideal diode law; paper: gap up to 27 % at 1 V, recognition 100 %"
+        "  passive = same node equations with the ideal diode law; "
+        "paper: gap up to 27 % at 1 V, recognition 100 %"
     )
     if any(pv["v_in"] <= 1.3 for pv in res["per_voltage"].values()):
         lines.append(
-            "  note: at V_in <= 1.3 V no hidden voltage of a passive circuit reaches layer 2's 0.65 V threshold,"
+            "  note: at V_in <= 1.3 V no hidden voltage of a passive circuit reaches "
+            "layer 2's 0.65 V threshold,"
         )
         lines.append(
             "        so layer 2 only leaks sub-threshold current while the ideal calculation still conducts"

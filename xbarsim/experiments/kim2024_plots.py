@@ -1,7 +1,8 @@
 """Figures of Kim et al. 2024 (3, 4a, 5, 6b) from :mod:`xbarsim.experiments.kim2024` results.
 
-matplotlib is imported inside each function (Agg backend), so importing this module is cheap.
-Each function writes one PNG and returns its path.
+matplotlib is imported inside each function, so importing this module is cheap. Each function
+builds a standalone :class:`matplotlib.figure.Figure` (no pyplot: a notebook user's backend and
+open figures are left alone), writes one PNG and returns its path.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import numpy as np
 from .kim2024 import StudyResult
 
 
-def _plt():
-    import matplotlib
+def _figure(**kw: Any) -> Any:
+    """A standalone Figure: no pyplot, so a user's backend and open figures are left alone."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    return Figure(**kw)
 
-    return plt
+
+def _num(x: Any) -> float:
+    """A gap figure from a live result or its JSON (where NaN was written as null)."""
+    return float("nan") if x is None else float(x)
 
 
 def _out(path: str | os.PathLike[str]) -> Path:
@@ -32,11 +36,11 @@ def _out(path: str | os.PathLike[str]) -> Path:
 
 def plot_levels(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Fig. 3: trained weight histogram with the quantization levels and their counts."""
-    plt = _plt()
     w = np.concatenate([np.ravel(a) for a in result["weights"]])
     levels = np.asarray(result["levels"])
     counts = np.asarray(result["level_counts"])
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = _figure(figsize=(10, 3.8))
+    a1, a2 = fig.subplots(1, 2)
     a1.hist(w, bins=60, color="0.6")
     for lv in levels:
         a1.axvline(lv, color="tab:red", lw=1)
@@ -53,15 +57,14 @@ def plot_levels(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     fig.tight_layout()
     p = _out(path)
     fig.savefig(p, dpi=110)
-    plt.close(fig)
     return p
 
 
 def plot_range_vs_q(study: StudyResult, path: str | os.PathLike[str]) -> Path:
     """Fig. 4a: weight range against the minimal number of bins q of every model."""
-    plt = _plt()
     found = study.min_q > 0
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig = _figure(figsize=(6, 4.2))
+    ax = fig.subplots()
     rng = np.random.default_rng(0)  # jitter only for display
     ax.scatter(
         study.min_q[found] + rng.uniform(-0.2, 0.2, found.sum()),
@@ -83,14 +86,13 @@ def plot_range_vs_q(study: StudyResult, path: str | os.PathLike[str]) -> Path:
     fig.tight_layout()
     p = _out(path)
     fig.savefig(p, dpi=110)
-    plt.close(fig)
     return p
 
 
 def plot_groups_vs_epoch(study: StudyResult, path: str | os.PathLike[str], n_groups: int = 5) -> Path:
     """Fig. 5: recognition at q = track_q against epoch for seed groups of increasing weight range."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig = _figure(figsize=(6.5, 4.2))
+    ax = fig.subplots()
     epochs = np.arange(1, study.track_accuracy.shape[0] + 1)
     for label, seed, wr, curve in study.seed_groups(n_groups):
         ax.plot(epochs, 100 * curve, label=f"{label}: seed {seed}, range {wr:.2f}")
@@ -102,16 +104,15 @@ def plot_groups_vs_epoch(study: StudyResult, path: str | os.PathLike[str], n_gro
     fig.tight_layout()
     p = _out(path)
     fig.savefig(p, dpi=110)
-    plt.close(fig)
     return p
 
 
 def plot_current_gap(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Fig. 6b: current-gap rate per digit and output at each input voltage."""
-    plt = _plt()
     per = result["per_voltage"]
     n = len(per)
-    fig, axes = plt.subplots(1, n + 1, figsize=(3.8 * (n + 1), 4.0), layout="constrained")
+    fig = _figure(figsize=(3.8 * (n + 1), 4.0), layout="constrained")
+    axes = fig.subplots(1, n + 1)
     axes = np.atleast_1d(axes)
     vmax = 1.0
     for ax, (lab, pv) in zip(axes, per.items()):
@@ -129,10 +130,10 @@ def plot_current_gap(result: dict[str, Any], path: str | os.PathLike[str]) -> Pa
     fig.colorbar(im, ax=axes[:n].tolist(), label="|I_sim - I_calc| / |I_calc| (%)", shrink=0.8)
     ax = axes[n]
     v = [pv["v_in"] for pv in per.values()]
-    ax.plot(v, [100 * pv["mean_current_gap"] for pv in per.values()], "o-", label="vs ideal calc.")
+    ax.plot(v, [100 * _num(pv["mean_current_gap"]) for pv in per.values()], "o-", label="vs ideal calc.")
     ax.plot(
         v,
-        [100 * pv.get("mean_current_gap_passive", np.nan) for pv in per.values()],
+        [100 * _num(pv.get("mean_current_gap_passive")) for pv in per.values()],
         "s--",
         label="vs passive PWL",
     )
@@ -141,9 +142,9 @@ def plot_current_gap(result: dict[str, Any], path: str | os.PathLike[str]) -> Pa
     ax.set_ylabel("mean current gap (%)")
     ax.legend(fontsize=7)
     fig.suptitle(
-        f"Kim 2024 Fig. 6b - {result['grid']}x{result['grid']}, {result['mapping']} mapping, {result['backend']}"
+        f"Kim 2024 Fig. 6b - {result['grid']}x{result['grid']}, {result['mapping']} mapping, "
+        f"{result['backend']}"
     )
     p = _out(path)
     fig.savefig(p, dpi=110)
-    plt.close(fig)
     return p

@@ -1,4 +1,4 @@
-"""Figures of the Romero-Zaliz 2021 grid from its results table (matplotlib imported inside each function).
+"""Figures of the Romero-Zaliz 2021 grid from its results table (standalone Figures, no pyplot).
 
 Rows are dicts as written by ``examples/romero_zaliz_grid.py``: one row per (network, levels) with
 ``dataset, arch, label, layers, conv, filters, pool, hidden, n_synapses, levels, accuracy_float,
@@ -14,13 +14,11 @@ from typing import Any
 import numpy as np
 
 
-def _plt():
-    import matplotlib
+def _figure(**kw: Any) -> Any:
+    """A standalone Figure: no pyplot, so a user's backend and open figures are left alone."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kw)
 
 
 def family(row: dict[str, Any]) -> str:
@@ -32,12 +30,12 @@ def family(row: dict[str, Any]) -> str:
 
 def plot_synapses(rows: list[dict[str, Any]], path: Path) -> Path:
     """Fig. 5: number of synapses (weights + biases) of every network, MLPs and CNNs."""
-    plt = _plt()
     nets = {}
     for r in rows:
         nets[(r["arch"], r["label"])] = int(r["n_synapses"])
     items = sorted(nets.items(), key=lambda kv: (kv[0][0], kv[1]))
-    fig, ax = plt.subplots(figsize=(max(6, 0.28 * len(items)), 4))
+    fig = _figure(figsize=(max(6, 0.28 * len(items)), 4))
+    ax = fig.subplots()
     colors = ["tab:blue" if a == "mlp" else "tab:orange" for (a, _), _ in items]
     ax.bar(range(len(items)), [v for _, v in items], color=colors)
     ax.set_xticks(range(len(items)), [lab for (_, lab), _ in items], rotation=90, fontsize=7)
@@ -46,23 +44,24 @@ def plot_synapses(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.set_title("Synapse count per network (blue MLP, orange CNN)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
 def plot_accuracy_vs_hidden(rows: list[dict[str, Any]], dataset: str, path: Path) -> Path:
     """Figs. 8-13: accuracy vs hidden units, one panel per family, one line per number of levels."""
-    plt = _plt()
+    import matplotlib
+
     rows = [r for r in rows if r["dataset"] == dataset]
     fams = sorted({family(r) for r in rows})
     n = len(fams)
     cols = min(3, n)
     nrows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
+    fig = _figure(figsize=(4.2 * cols, 3.2 * nrows))
+    axes = fig.subplots(nrows, cols, squeeze=False)
     for ax, fam in zip(axes.ravel(), fams):
         sub = [r for r in rows if family(r) == fam]
         levels = sorted({int(r["levels"]) for r in sub})
-        cmap = plt.get_cmap("viridis")
+        cmap = matplotlib.colormaps["viridis"]
         for i, k in enumerate(levels):
             pts = sorted(
                 (int(r["hidden"]), float(r["accuracy_quantized"])) for r in sub if int(r["levels"]) == k
@@ -88,7 +87,6 @@ def plot_accuracy_vs_hidden(rows: list[dict[str, Any]], dataset: str, path: Path
     fig.suptitle(f"{dataset}: accuracy vs hidden units per number of levels")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -103,9 +101,9 @@ def mlp_cnn_by_level(rows: list[dict[str, Any]], dataset: str) -> dict[str, dict
 
 def plot_mlp_vs_cnn(rows: list[dict[str, Any]], path: Path) -> Path:
     """Fig. 14: mean +- standard deviation of quantized accuracy, MLP vs CNN, per levels and dataset."""
-    plt = _plt()
     datasets = sorted({r["dataset"] for r in rows})
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.6), squeeze=False)
+    fig = _figure(figsize=(5 * len(datasets), 3.6))
+    axes = fig.subplots(1, len(datasets), squeeze=False)
     for ax, ds in zip(axes.ravel(), datasets):
         groups = mlp_cnn_by_level(rows, ds)
         for arch, off, color in (("mlp", -0.1, "tab:blue"), ("cnn", 0.1, "tab:orange")):
@@ -122,5 +120,4 @@ def plot_mlp_vs_cnn(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

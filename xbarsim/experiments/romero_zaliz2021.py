@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._validate import check_int
+from ..analysis import accuracy
 from ..circuit import CellModel
 from ..devices import LevelTable, preset, preset_for_levels
 from ..errors import InputError
@@ -56,7 +58,9 @@ LEVELS = tuple(range(2, 9))
 def quantize_ops(
     ops: list[Op], method: Method, levels: int, *, bias: BiasMode = "quantized"
 ) -> tuple[list[Op], list[QuantResult]]:
-    """Quantized copy of the network's ops and the per-layer (quantile, lloyd) or global (weight-range) results.
+    """Quantized copy of the network's ops and the quantization results.
+
+    Per layer for ``quantile`` and ``lloyd``; global for ``weight-range``.
 
     For ``weight-range`` the single :class:`QuantResult` covering all layers is returned once.
     ``method="none"`` returns the ops unchanged and no results.
@@ -67,8 +71,7 @@ def quantize_ops(
         raise InputError(f"bias must be 'quantized' or 'float', got {bias!r}")
     if method == "none":
         return list(ops), []
-    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
-        raise InputError(f"levels must be an integer >= 2, got {levels!r}")
+    check_int(levels, "levels", minimum=2)
     layers = weighted(ops)
     mats = [augment(op.W, op.b) if bias == "quantized" else op.W.reshape(-1, op.W.shape[-1]) for op in layers]
     if method in PER_LAYER:
@@ -144,18 +147,12 @@ class InferenceConfig:
             )
         if self.cell not in ("1t1r", "resistor"):
             raise InputError(f"cell must be '1t1r' or 'resistor', got {self.cell!r}")
-        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
-            raise InputError(f"batch must be an integer >= 1, got {self.batch!r}")
+        check_int(self.batch, "batch", minimum=1)
 
     def level_table(self) -> LevelTable:
         if self.table is not None:
             return preset(self.table)
         return preset_for_levels(int(self.levels))
-
-
-def accuracy(scores: np.ndarray, y: np.ndarray) -> float:
-    """Fraction of rows whose argmax equals the label."""
-    return float(np.mean(np.argmax(scores, axis=1) == np.asarray(y).ravel()))
 
 
 def build_circuit(ops: list[Op], config: InferenceConfig) -> tuple[list[Op], list[QuantResult], MappedModel]:
@@ -166,7 +163,7 @@ def build_circuit(ops: list[Op], config: InferenceConfig) -> tuple[list[Op], lis
         config.level_table(),
         scheme=config.scheme,
         tile=config.tile,
-        cell=CellModel(config.cell),
+        cell=CellModel("1t1r" if config.cell == "1t1r" else "resistor"),  # validated in __post_init__
         r_wire=config.r_wire,
     )
     return qops, results, mapped
@@ -260,10 +257,14 @@ def format_report(r: dict[str, Any]) -> str:
     c = r["config"]
     lines = [
         (
-            f"images {r['n_images']}  synapses {r['n_synapses']}  tiles {r['n_tiles']} (<= {c['tile']}x{c['tile']}, "
-            f"{r['n_cells']} cells)  table {r['table']['name']}{' (illustrative)' if r['table']['illustrative'] else ''}"
+            f"images {r['n_images']}  synapses {r['n_synapses']}  tiles {r['n_tiles']} "
+            f"(<= {c['tile']}x{c['tile']}, {r['n_cells']} cells)  table {r['table']['name']}"
+            f"{' (illustrative)' if r['table']['illustrative'] else ''}"
         ),
-        f"quantization {c['method']} k={c['levels']} (bias {c['bias']}), levels used per layer {r['levels_used']}",
+        (
+            f"quantization {c['method']} k={c['levels']} (bias {c['bias']}), "
+            f"levels used per layer {r['levels_used']}"
+        ),
         (
             f"cell {c['cell']}  r_wire {c['r_wire']:g} ohm  scheme {c['scheme']}  backend {r['backend']}  "
             f"calibration {c['calibration']}"
@@ -277,8 +278,8 @@ def format_report(r: dict[str, Any]) -> str:
             f"rms rel {e['rms_relative']:.3e}"
         )
     lines.append(
-        f"seconds  total {r['seconds']:.2f}  map {r['seconds_map']:.2f}  quantized {r['seconds_quantized']:.2f}  "
-        f"circuit {r['seconds_circuit']:.2f}"
+        f"seconds  total {r['seconds']:.2f}  map {r['seconds_map']:.2f}  "
+        f"quantized {r['seconds_quantized']:.2f}  circuit {r['seconds_circuit']:.2f}"
     )
     return "\n".join(lines)
 
@@ -293,7 +294,7 @@ def sweep_levels(
     bias: BiasMode = "quantized",
     batch: int = 2000,
 ) -> dict[int, float]:
-    """Quantized accuracy (ideal product, no circuit) for every k in ``levels``: the paper's software study."""
+    """Quantized accuracy (ideal product, no circuit) per k in ``levels``: the paper's software study."""
     out = {}
     for k in levels:
         qops, _ = quantize_ops(ops, method, int(k), bias=bias)

@@ -201,7 +201,12 @@ def build_model(spec: ArchSpec):
 
 @dataclass
 class TrainResult:
-    """A trained model and its training record."""
+    """A trained model and its training record.
+
+    ``learning_rate``, ``momentum``, ``batch_size`` and ``validation_split`` are the settings
+    :func:`train` actually used (the defaults are :func:`train`'s), so a cached model's record
+    says how it was made.
+    """
 
     model: Any
     spec: ArchSpec
@@ -210,6 +215,10 @@ class TrainResult:
     seed: int
     seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    batch_size: int = 32
+    validation_split: float = 0.1
 
     def record(self) -> dict[str, Any]:
         """JSON-ready training record."""
@@ -218,9 +227,9 @@ class TrainResult:
             "epochs": self.epochs,
             "seed": self.seed,
             "seconds": self.seconds,
-            "optimizer": {"name": "SGD", "learning_rate": 0.1, "momentum": 0.9},
-            "batch_size": 32,
-            "validation_split": 0.1,
+            "optimizer": {"name": "SGD", "learning_rate": self.learning_rate, "momentum": self.momentum},
+            "batch_size": self.batch_size,
+            "validation_split": self.validation_split,
             "history": self.history,
             **self.extra,
         }
@@ -243,8 +252,15 @@ def train(
 
     Calls ``keras.utils.set_random_seed(seed)`` (process-global, see the module docstring).
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise InputError(f"epochs must be an integer >= 1, got {epochs!r}")
+    from .._validate import check_int, check_real
+
+    epochs = check_int(epochs, "epochs", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    learning_rate = check_real(learning_rate, "learning rate", positive=True)
+    momentum = check_real(momentum, "momentum", nonneg=True)
+    validation_split = check_real(validation_split, "validation split", nonneg=True)
+    if not validation_split < 1:
+        raise InputError(f"validation split must be in [0, 1), got {validation_split}")
     xa = np.asarray(x, dtype=np.float32)
     if xa.ndim == 3:
         xa = xa[..., None]
@@ -282,7 +298,18 @@ def train(
         seconds,
         {k: round(v[-1], 4) for k, v in history.items()},
     )
-    return TrainResult(model, spec, history, epochs, int(seed), seconds)
+    return TrainResult(
+        model,
+        spec,
+        history,
+        epochs,
+        int(seed),
+        seconds,
+        learning_rate=learning_rate,
+        momentum=momentum,
+        batch_size=batch_size,
+        validation_split=validation_split,
+    )
 
 
 def history_path(model_path: str | os.PathLike[str]) -> Path:

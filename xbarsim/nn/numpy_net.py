@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
+from .._validate import check_int
+from ..analysis import accuracy_batched
 from ..errors import InputError
 
 __all__ = [
@@ -59,8 +61,7 @@ def init_weights(
     scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Initial weights drawn from N(0, scale^2): W1 (P, n_in, n_hidden), W2 (P, n_hidden, n_out)."""
-    if n_models < 1:
-        raise InputError(f"n_models must be >= 1, got {n_models}")
+    check_int(n_models, "n_models", minimum=1)
     W1 = rng.normal(0.0, scale, size=(n_models, n_in, n_hidden))
     W2 = rng.normal(0.0, scale, size=(n_models, n_hidden, n_out))
     return W1, W2
@@ -75,11 +76,13 @@ def forward(W1: np.ndarray, W2: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, 
 
 
 def accuracy(W1: np.ndarray, W2: np.ndarray, X: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-    """(P,) fraction of rows of X whose output argmax equals the label (default: row index)."""
+    """(P,) fraction of rows of X each model classifies right (default label: the row index).
+
+    Tie rule of :func:`xbarsim.analysis.correct` (first maximum; all-equal outputs are wrong).
+    """
     W1, W2 = _batched(W1, W2)
-    Y = sigmoid(np.asarray(X, dtype=np.float64) @ W1) @ W2  # the output sigmoid keeps the argmax
-    labels = np.arange(Y.shape[1]) if labels is None else np.asarray(labels)
-    return np.mean(np.argmax(Y, axis=2) == labels[None, :], axis=1)
+    Y = sigmoid(np.asarray(X, dtype=np.float64) @ W1) @ W2  # the output sigmoid keeps the order
+    return accuracy_batched(Y, labels)
 
 
 def loss(W1: np.ndarray, W2: np.ndarray, X: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -182,8 +185,8 @@ def train(
         raise InputError(f"{P} models cannot be split into {len(rngs)} equal groups")
     if not lr > 0:
         raise InputError(f"learning rate must be > 0, got {lr}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise InputError(f"epochs must be an integer >= 0, got {epochs!r}")
+    check_int(epochs, "epochs", minimum=0)
+    check_int(monitor_every, "monitor_every", minimum=1)
     S = X.shape[0]
     per_group = P // len(rngs)
     base = np.tile(np.arange(S), (per_group, 1))

@@ -1,0 +1,68 @@
+"""Kim et al., Micromachines 2024, 15, 1258, end to end: glyphs -> net -> quantization -> circuit.
+
+Procedure (see ``issues show 3``):
+
+1. train the two-layer sigmoid-MSE net on the ten glyphs (:mod:`xbarsim.nn.numpy_net`);
+2. weight-range quantization over W1 and W2 together, q = 1, 2, ... until recognition >= alpha
+   (:mod:`xbarsim.quant`);
+3. map the quantized weights to diode-selector crossbars in one :class:`~xbarsim.circuit.Network`,
+   drive the lit pixels with the input voltage, and compare the circuit's output currents with the
+   computer calculation (the ideal backend) at several input voltages.
+
+The weight <-> conductance mapping (why it is not the paper's literal 25x10 -> 10x10)
+-------------------------------------------------------------------------------------
+
+Modules: :mod:`.training` (steps 1-2 for one seed), :mod:`.study` (Figs. 4a/5, many models),
+:mod:`.circuit` (design, mapping through :mod:`xbarsim.mapping.kim`, evaluation),
+:mod:`.analytic` (closed-form circuit models), :mod:`.calibration` (r_ref and bias per voltage),
+:mod:`.run` (the whole procedure, the ngspice deck).
+
+The weight -> conductance mapping (why it is not the paper's literal 25x10 -> 10x10: the default
+``differential`` scheme, and the literal ``single`` one for comparison) is documented in
+:mod:`xbarsim.mapping.kim`. ``r_ref`` and the bias scale are chosen per input voltage by
+:func:`calibrate`: a grid search that maximizes recognition, then the recognition margin, of the
+piecewise-linear passive model (:func:`passive_outputs`), re-scored on the Shockley model
+(:func:`shockley_outputs`). Nothing else about the weights is fitted.
+
+Because the hidden voltage can never exceed ``V_in - V_D``, at 1 V input (``1 - 0.65 = 0.35 V``)
+no layer-2 diode can be forward biased in a real circuit; the ideal backend (whose r_ref is an
+ideal transimpedance) still computes currents, so 1 V shows a large current gap by construction.
+"""
+
+from .analytic import passive_outputs, shockley_outputs
+from .calibration import build_circuit, calibrate, calibration_candidates
+from .circuit import (
+    MAPPINGS,
+    CircuitDesign,
+    KimCircuit,
+    evaluate_circuit,
+    glyph_voltages,
+    layer_conductances,
+)
+from .run import deck_text, run_kim2024
+from .study import StudyResult, run_study
+from .training import N_HIDDEN, N_OUT, TrainSettings, find_levels, train_and_quantize, train_model
+
+__all__ = [
+    "MAPPINGS",
+    "N_HIDDEN",
+    "N_OUT",
+    "CircuitDesign",
+    "KimCircuit",
+    "StudyResult",
+    "TrainSettings",
+    "build_circuit",
+    "calibrate",
+    "calibration_candidates",
+    "deck_text",
+    "evaluate_circuit",
+    "find_levels",
+    "glyph_voltages",
+    "layer_conductances",
+    "passive_outputs",
+    "run_kim2024",
+    "run_study",
+    "shockley_outputs",
+    "train_and_quantize",
+    "train_model",
+]
