@@ -39,12 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  float 100 %  {100 * s['perfect_float']:.1f} % of models")
     print(
-        f"  min q found  {100 * s['q_found']:.1f} %, median q {s['q_median']}, q <= 8 for {100 * s['q_le_8']:.1f} %"
+        f"  min q found  {100 * s['q_found']:.1f} %, median q {s['q_median']}, "
+        f"q <= 8 for {100 * s['q_le_8']:.1f} %"
     )
     print(f"  weight range mean {s['weight_range_mean']:.2f}, corr(range, min q) {s['corr_range_q']}")
     for label, seed, wr, curve in study.seed_groups(5):
         print(
-            f"  group {label}: seed {seed:3d}, mean range {wr:.2f}, recognition at q={study.track_q} after last epoch {100 * curve[-1]:.1f} %"
+            f"  group {label}: seed {seed:3d}, mean range {wr:.2f}, "
+            f"recognition at q={study.track_q} after last epoch {100 * curve[-1]:.1f} %"
         )
     return 0
 

@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         w_alter, c_alter = (t / B for t in timed(lambda: run_alter(text), args.repeat))
         print(f"{f'{B}-vector deck (alter/op loop)':<36}{w_alter * 1e3:>18.2f}{c_alter * 1e3:>25.2f}")
     print(
-        f"batch/single per-vector ratio: wall {w_batch / w_single:.3f}, CPU {c_batch / c_single:.3f}  (goal <= 0.1)"
+        f"batch/single per-vector ratio: wall {w_batch / w_single:.3f}, "
+        f"CPU {c_batch / c_single:.3f}  (goal <= 0.1)"
     )
     print(f"batch vs one vector per run, first {singles.shape[0]} vectors: {agree:.2e} relative difference")
     return 0

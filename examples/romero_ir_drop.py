@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     t_start = time.perf_counter()
     print(
-        f"{'seed':>4} {'method':<13}{'tile':>5} {'calibration':<12}{'quantized':>10}{'circuit':>9}{'gap pts':>9}"
+        f"{'seed':>4} {'method':<13}{'tile':>5} {'calibration':<12}"
+        f"{'quantized':>10}{'circuit':>9}{'gap pts':>9}"
         "   rms error hidden / output"
     )
     for seed in args.seeds:
@@ -237,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for s in summary:
         print(
-            f"{s['method']:<13}{s['tile']:>5} {s['calibration']:<12}{s['quantized_mean']:>10.4f}{s['gap_mean']:>+9.2f}"
+            f"{s['method']:<13}{s['tile']:>5} {s['calibration']:<12}"
+            f"{s['quantized_mean']:>10.4f}{s['gap_mean']:>+9.2f}"
             f"{s['gap_min']:>+7.2f}{s['gap_max']:>+7.2f}{s['within_1_point']:>5}/{s['n_seeds']:<3}"
             f"   {s['rms_error_hidden_mean']:.4f} / {s['rms_error_output_mean']:.4f}"
         )
