@@ -48,7 +48,8 @@ def correct(scores: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
     TensorFlow's argmax, so a tie goes to the lowest class index, as Keras' accuracy metric
     counts it), except that a row whose scores are all equal (e.g. a circuit in which nothing
     conducts) has no prediction and is wrong, and so is a row with a non-finite score.
-    ``labels`` (B,) default to the row index (the Kim glyph order: row k is digit k). Leading axes are models evaluated at once.
+    ``labels`` (B,) default to the row index (the Kim glyph order: row k is digit k).
+    Leading axes are models evaluated at once.
 
     The strict alternative (any tie for the top is wrong) was measured and not taken: it lowers
     coarsely quantized accuracies, e.g. a 1x16 MLP on the 200 test images at k = 2 quantile
