@@ -26,7 +26,7 @@ def read_text(path: str | Path, what: str) -> str:
     try:
         data = p.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{what} file {str(p)!r} does not exist") from None
+        raise InputError(f"{what} file not found ({str(p)!r} does not exist)") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -29,6 +29,7 @@ import io
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -335,12 +336,7 @@ def sample_conductances(
     dist: LevelDistribution,
     level_index: np.ndarray,
     rng: np.random.Generator,
-    *,
-    read_noise: float = 0.0,
-    stuck_hrs_rate: float = 0.0,
-    stuck_lrs_rate: float = 0.0,
-    g_hrs: float | None = None,
-    g_lrs: float | None = None,
+    **disturbance: Unpack[Disturbance],
 ) -> np.ndarray:
     """Programmed (and optionally once-read) conductances of cells holding ``level_index``.
 
@@ -373,7 +369,7 @@ def sample_conductances(
             f"level_index must lie in 0..{dist.n_levels - 1} for {dist.name!r}, got {idx.min()}..{idx.max()}"
         )
     G = _draw(dist, idx, rng)
-    return _faults_and_noise(dist, G, rng, read_noise, stuck_hrs_rate, stuck_lrs_rate, g_hrs, g_lrs)
+    return _faults_and_noise(dist, G, rng, **disturbance)
 
 
 def _draw(dist: LevelDistribution, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -387,18 +383,36 @@ def _draw(dist: LevelDistribution, idx: np.ndarray, rng: np.random.Generator) ->
     return current / dist.v_read
 
 
+class Disturbance(TypedDict, total=False):
+    """What happens to programmed cells besides the level spread (keywords of the samplers).
+
+    Attributes
+    ----------
+    read_noise:
+        Relative sigma of one cycle-to-cycle read applied on top (default 0 = none).
+    stuck_hrs_rate, stuck_lrs_rate:
+        Fraction of cells stuck at ``g_hrs`` / ``g_lrs`` regardless of their level (default 0).
+    g_hrs, g_lrs:
+        The stuck conductances (default: the lowest / highest measured conductance).
+    """
+
+    read_noise: float
+    stuck_hrs_rate: float
+    stuck_lrs_rate: float
+    g_hrs: float | None
+    g_lrs: float | None
+
+
 def _faults_and_noise(
-    dist: LevelDistribution,
-    G: np.ndarray,
-    rng: np.random.Generator,
-    read_noise: float,
-    stuck_hrs_rate: float,
-    stuck_lrs_rate: float,
-    g_hrs: float | None,
-    g_lrs: float | None,
+    dist: LevelDistribution, G: np.ndarray, rng: np.random.Generator, **disturbance: Unpack[Disturbance]
 ) -> np.ndarray:
-    h = _check_rate(stuck_hrs_rate, "stuck-at-HRS rate")
-    lr = _check_rate(stuck_lrs_rate, "stuck-at-LRS rate")
+    unknown = set(disturbance) - set(Disturbance.__annotations__)
+    if unknown:
+        raise InputError(f"unknown variability option(s): {', '.join(sorted(unknown))}")
+    read_noise = disturbance.get("read_noise", 0.0)
+    g_hrs, g_lrs = disturbance.get("g_hrs"), disturbance.get("g_lrs")
+    h = _check_rate(disturbance.get("stuck_hrs_rate", 0.0), "stuck-at-HRS rate")
+    lr = _check_rate(disturbance.get("stuck_lrs_rate", 0.0), "stuck-at-LRS rate")
     if h + lr > 1:
         raise InputError("stuck-at-HRS rate + stuck-at-LRS rate must not exceed 1")
     if h > 0 or lr > 0:
@@ -418,11 +432,7 @@ def sample_around(
     rng: np.random.Generator,
     *,
     mode: str = "relative",
-    read_noise: float = 0.0,
-    stuck_hrs_rate: float = 0.0,
-    stuck_lrs_rate: float = 0.0,
-    g_hrs: float | None = None,
-    g_lrs: float | None = None,
+    **disturbance: Unpack[Disturbance],
 ) -> np.ndarray:
     """Device-to-device draw for cells known only by their nominal (target) conductance.
 
@@ -444,7 +454,7 @@ def sample_around(
     G = _draw(dist, idx, rng)
     if mode == "relative":
         G = G_nominal * G / dist.median_conductances[idx]
-    return _faults_and_noise(dist, G, rng, read_noise, stuck_hrs_rate, stuck_lrs_rate, g_hrs, g_lrs)
+    return _faults_and_noise(dist, G, rng, **disturbance)
 
 
 def apply_read_noise(G: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:

@@ -20,7 +20,7 @@ import os
 import shutil
 import urllib.request
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 import numpy as np
 
@@ -237,16 +237,19 @@ def binarize(images: np.ndarray, threshold: float = BINARY_THRESHOLD) -> np.ndar
     return (x.astype(np.float32) / 255.0 >= threshold).astype(np.float32)
 
 
+class LoadOptions(TypedDict, total=False):
+    """The keyword options of :func:`load`, passed through by :func:`load_binary`."""
+
+    data_dir: str | os.PathLike[str] | None
+    limit: int | None
+    download: bool
+
+
 def load_binary(
-    dataset: str,
-    split: Split = "train",
-    *,
-    data_dir: str | os.PathLike[str] | None = None,
-    limit: int | None = None,
-    download: bool = True,
+    dataset: str, split: Split = "train", **options: Unpack[LoadOptions]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Binarized images (N, 28, 28) float32 in {0, 1} and int64 labels."""
-    x, y = load(dataset, split, data_dir=data_dir, limit=limit, download=download)
+    """Binarized images (N, 28, 28) float32 in {0, 1} and int64 labels (options as :func:`load`)."""
+    x, y = load(dataset, split, **options)
     return binarize(x), y.astype(np.int64)
 
 

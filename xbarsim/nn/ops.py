@@ -40,12 +40,19 @@ class Weighted(Protocol):
 
 
 @dataclass(frozen=True, eq=False)
-class Dense:
-    """y = act(x @ W + b); W (n_in, n_out)."""
+class _Layer:
+    """Weights, bias, activation and name: what Dense and Conv share."""
 
     W: np.ndarray
     b: np.ndarray
     activation: Activation = "relu"
+    name: str = "layer"
+
+
+@dataclass(frozen=True, eq=False)
+class Dense(_Layer):
+    """y = act(x @ W + b); W (n_in, n_out)."""
+
     name: str = "dense"
 
     @property
@@ -54,12 +61,9 @@ class Dense:
 
 
 @dataclass(frozen=True, eq=False)
-class Conv:
+class Conv(_Layer):
     """'valid' stride-1 convolution, W (kh, kw, C, F) as Keras stores it, then the activation."""
 
-    W: np.ndarray
-    b: np.ndarray
-    activation: Activation = "relu"
     name: str = "conv"
 
     @property

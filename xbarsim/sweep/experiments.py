@@ -20,7 +20,7 @@ import inspect
 import typing
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Annotated, Any
 
 import numpy as np
@@ -45,18 +45,12 @@ class P:
     path: bool | Callable[[Any], bool] = False
 
 
-@dataclass(frozen=True)
-class Param:
+@dataclass(frozen=True, kw_only=True)
+class Param(P):
     """One parameter of an experiment: its type (int, float, str, bool), default and declaration."""
 
     type: type
     default: Any
-    doc: str = ""
-    choices: tuple[Any, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
-    check: Callable[[Any], None] | None = None
-    path: bool | Callable[[Any], bool] = False
 
     def names_file(self, value: Any) -> bool:
         """Whether ``value`` names a file or folder whose content the experiment reads."""
@@ -114,16 +108,8 @@ def schema_of(fn: Callable[..., Any]) -> dict[str, Param]:
             raise TypeError(f"{where}: hint must be Annotated[int|float|str|bool, P(...)], got {hint!r}")
         if par.default is inspect.Parameter.empty:
             raise TypeError(f"{where} needs a default")
-        params[name] = Param(
-            base,
-            par.default,
-            decl.doc,
-            decl.choices,
-            decl.minimum,
-            decl.maximum,
-            decl.check,
-            decl.path,
-        )
+        declared = {f.name: getattr(decl, f.name) for f in fields(P)}
+        params[name] = Param(type=base, default=par.default, **declared)
     return params
 
 

@@ -42,6 +42,7 @@ from typing import Any
 
 from .._validate import check_int
 from ..errors import InputError, XbarsimError
+from ..io import read_text
 from .experiments import EXPERIMENTS, Experiment, get_experiment
 
 _TOP_KEYS = ("name", "experiment", "fixed", "grid", "plot", "description")
@@ -332,12 +333,9 @@ def parse_spec(
 def load_spec(path: str | Path, *, max_points: int | None = None) -> SweepSpec:
     """Read and validate a sweep TOML file (grids above ``max_points`` points are refused)."""
     p = Path(path)
+    text = read_text(p, "sweep")
     try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"sweep file not found: {p}") from None
-    try:
-        data = tomllib.loads(raw.decode())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{p.name}: invalid TOML: {exc}") from None
     return parse_spec(data, source=p.name, default_name=p.stem, max_points=max_points)
