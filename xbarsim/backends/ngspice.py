@@ -8,7 +8,11 @@ Outputs (see :class:`~xbarsim.solution.Solution`):
   current through the reference resistor; for the last layer that is all the current the
   column delivers);
 * ``power`` = sum over the network inputs of ``V_i * I_i``, ``I_i`` the current the source delivers
-  (the sources of layer k > 0 are the previous layer's reference resistors, part of the circuit).
+  (the sources of layer k > 0 are the previous layer's reference resistors, part of the circuit),
+  plus what the buffers of a buffered network deliver.
+
+The deck carries the driven voltages (after the first layer's driver) and a B source per buffered
+column; the last layer's ADC is applied to the solution afterwards, as in every backend.
 
 ``options`` are whitelisted ngspice ``.options`` (see :data:`xbarsim.netlist.OPTION_KEYS`); with
 ngspice's default ``reltol = 1e-3`` nonlinear cells converge to a few 1e-5 relative, pass
@@ -27,7 +31,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .._validate import check_voltages
-from ..circuit import Circuit, Network, as_network
+from ..circuit import Circuit, Network, as_network, convert_outputs
 from ..errors import InputError
 from ..netlist import Deck, build_deck, check_options, check_topology
 from ..solution import Solution
@@ -42,13 +46,16 @@ log = logging.getLogger(__name__)
 def prepare(
     circuit: Circuit, V: np.ndarray, nodes: tuple[str, ...], options: Mapping[str, object] | None, title: str
 ) -> tuple[Network, np.ndarray, Deck]:
-    """Validate inputs, check the topology graph and write the deck (shared by both SPICE backends)."""
+    """Validate inputs, check the topology graph and write the deck (shared by both SPICE backends).
+
+    Returns the network, the driven input voltages (the first layer's driver applied) and the deck.
+    """
     net = as_network(circuit)
-    x = check_voltages(V, net.n_inputs)
     topo = build(net)
     check_topology(topo)
-    deck = build_deck(net, x, title=title, nodes=nodes, options=options, topology=topo)
-    return net, x, deck
+    deck = build_deck(net, V, title=title, nodes=nodes, options=options, topology=topo)
+    assert deck.inputs is not None
+    return net, deck.inputs, deck
 
 
 def solution_from_raw(
@@ -62,15 +69,18 @@ def solution_from_raw(
     for L, xb in enumerate(net.layers):
         vecs = deck.sense_vectors[L]
         if vecs is None:
-            i = np.stack([raw[v] for v in deck.ammeter_vectors], axis=1)
+            i = np.stack([raw[v] for v in deck.layer_ammeters[L]], axis=1)
             currents.append(i)
             voltages.append(np.zeros_like(i))
         else:
             v = np.stack([raw[name] for name in vecs], axis=1)
             voltages.append(v)
-            currents.append(v / xb.r_ref)  # type: ignore[operator]
+            currents.append(v / xb.r_ref)
     delivered = -np.stack([raw[v] for v in deck.source_vectors], axis=1)
     power = np.sum(x * delivered, axis=1)
+    for volts, amps in deck.buffer_vectors.values():
+        v_buf = np.stack([raw[v] for v in volts], axis=1)
+        power = power - np.sum(v_buf * np.stack([raw[a] for a in amps], axis=1), axis=1)
     node_voltages = {
         name: (np.zeros(B) if vec is None else np.array(raw[vec], dtype=np.float64))
         for name, vec in deck.node_vectors.items()
@@ -114,9 +124,8 @@ class DeckBackend(BackendBase):
             for k in range(0, x.shape[0], self.max_batch)
         ]
         seconds = time.perf_counter() - t0
-        if len(parts) == 1:
-            return dataclasses.replace(parts[0], seconds=seconds)
-        return Solution.concatenate(parts, seconds)
+        sol = parts[0] if len(parts) == 1 else Solution.concatenate(parts, seconds)
+        return dataclasses.replace(convert_outputs(circuit, sol), seconds=seconds)
 
     def _solve_chunk(self, circuit: Circuit, V: np.ndarray, nodes: tuple[str, ...]) -> Solution:
         t0 = time.perf_counter()
