@@ -473,7 +473,7 @@ def check_topology(topo: Topology) -> None:
     per source (input, gate, ammeter and buffer nodes to ground). Every node must be connected to
     ground, every element must join two different nodes, and every node that no source fixes must
     touch at least two elements (a node with one element makes that element carry no current),
-    except the open end of a wire segment (a row or column past open cells).
+    except the open end of a wire segment or reference resistor (a row or column past open cells).
     """
     import networkx as nx
 
@@ -518,12 +518,12 @@ def check_topology(topo: Topology) -> None:
     degree = np.bincount(np.concatenate([a, b]), minlength=n_nodes)
     degree[fixed] += 2
     degree[0] += 2
-    # A wire segment may end at a node with nothing else (the row or column of an open cell):
-    # it carries no current and the node's voltage is its neighbour's, so it is not an error.
+    # A wire segment (or a column's reference resistor) may end at a node with nothing else, past
+    # open cells: it carries no current and the node's voltage is its neighbour's, not an error.
     device = [
         np.concatenate([g.n1, g.n2])
         for g in (*topo.resistors, *topo.diodes)
-        if g.kind not in ("drv", "rw", "cw", "sen")
+        if g.kind not in ("drv", "rw", "cw", "sen", "ref")
     ]
     device += [np.concatenate([mg.d, mg.s]) for mg in topo.mosfets]
     on_device = np.bincount(np.concatenate(device), minlength=n_nodes) if device else np.zeros(n_nodes, int)
