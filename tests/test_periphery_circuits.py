@@ -135,12 +135,14 @@ def test_buffered_diode_network_agrees_with_native(backend: str) -> None:
     rng = np.random.default_rng(9)
     l0 = Crossbar(_G(rng, 4, 3), cell=CellModel("diode"), r_wire=1.0, r_ref=500.0, driver=Driver(offset=0.65))
     l1 = Crossbar(_G(rng, 3, 2), cell=CellModel("diode"), r_wire=1.0, r_driver=2.0)
-    net = Network((l0, l1), coupling=Buffer(gain=4.0, offset=0.65, clamp=(0.0, 1.5)))
+    net = Network((l0, l1), coupling=Buffer(gain=1.5, offset=0.3, clamp=(0.0, 1.0)))
     V = rng.uniform(0, 1, (4, 4))
     got = get_backend(backend, options={"reltol": 1e-7}).solve(net, V)
     want = get_backend("native", reltol=1e-7).solve(net, V)
     assert relative_error(got.currents, want.currents) <= 1e-6
     assert relative_error(got.layer_voltages[0], want.layer_voltages[0]) <= 1e-6
+    raw = 1.5 * want.layer_voltages[0] + 0.3
+    assert np.any(raw > 1.0) and np.any((raw < 1.0) & (raw > 0.65))  # clamped and conducting rows
 
 
 def test_ideal_buffered_network_is_the_product_with_gains() -> None:
@@ -156,8 +158,8 @@ def test_ideal_buffered_network_is_the_product_with_gains() -> None:
     assert len(net.segments) == 2 and net.segments[1].layers == (l1, l2)
 
 
-def test_mixed_coupling_and_segments_on_native_match_ngspice_when_available() -> None:
-    """A passive boundary after a buffered one stays one circuit inside its segment."""
+@pytest.mark.parametrize("backend", ALL)
+def test_mixed_coupling_keeps_a_passive_boundary_inside_its_segment(backend: str) -> None:
     rng = np.random.default_rng(6)
     l0 = Crossbar(_G(rng, 3, 2), r_wire=1.0, r_ref=100.0)
     l1 = Crossbar(_G(rng, 2, 2), r_wire=1.0, r_ref=50.0)
@@ -165,8 +167,23 @@ def test_mixed_coupling_and_segments_on_native_match_ngspice_when_available() ->
     net = Network((l0, l1, l2), coupling=(Buffer(gain=2.0), "passive"))
     V = rng.uniform(0, 1, (3, 3))
     x1 = 2.0 * reference(l0.G, V, r_row=1.0, r_col=1.0, r_ref=100.0)
-    seg = get_backend("native").solve(net.segments[1], x1).currents
-    np.testing.assert_allclose(get_backend("native").solve(net, V).currents, seg, rtol=1e-12)
+    seg = get_backend("native").solve(net.segments[1], x1).currents  # layers 1-2 as one passive circuit
+    assert relative_error(get_backend(backend).solve(net, V).currents, seg) <= 1e-9
+
+
+@pytest.mark.parametrize("backend", SPICE)
+def test_node_voltages_of_a_buffered_network_agree(backend: str) -> None:
+    rng = np.random.default_rng(13)
+    net = _buffered(rng, tia=True)
+    V = rng.uniform(0, 1, (3, 4))
+    nodes = ("in_1", "r0_1_2", "c0_2_1", "b1_0", "r1_2_1", "c1_0_0", "0")
+    want = get_backend("native").solve(net, V, nodes=nodes).node_voltages
+    got = get_backend(backend).solve(net, V, nodes=nodes).node_voltages
+    for name in nodes:
+        assert relative_error(got[name], want[name]) <= 1e-9, name
+    assert np.any(want["b1_0"] != 0.0)
+    with pytest.raises(InputError, match="no node named 'b0_1'"):
+        get_backend("native").solve(net, V, nodes=("b0_1",))
 
 
 # ------------------------------------------------------------------------------------------ ADC

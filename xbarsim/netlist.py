@@ -8,9 +8,15 @@ native solver stamps. Names are deterministic:
 * resistors ``R{kind}{L}_{i}_{j}`` (kind: drv, rw, cw, sen, ref, cell), diodes ``Ddio{L}_{i}_{j}``,
   transistors ``Mmos{L}_{i}_{j}`` (bulk on ground); elements are printed layer by layer, column by column
   (a node order that gives ngspice's sparse LU less fill-in, see :func:`_element_lines`);
-* input sources ``Vin_{i}`` (one vector) or ``Bin_{i}`` (a batch), gate sources ``Vg{L}``,
-  zero-volt ammeters ``Vam{L}_{j}`` from each virtual-ground sense node to ground, so that
-  ``i(Vam{L}_{j})`` is the current *into* the sense node.
+* input sources ``Vin_{i}`` (one vector) or ``Bin_{i}`` (a batch) carrying the *driven* voltages
+  (the first layer's driver applied by :func:`~xbarsim.circuit.drive_inputs`), gate sources ``Vg{L}``,
+  zero-volt ammeters ``Vam{L}_{j}`` from each virtual-ground sense node to ground (the last layer's,
+  and those of a layer whose ``r_tia`` amplifier feeds a buffer), so that ``i(Vam{L}_{j})`` is the
+  current *into* the sense node;
+* buffers ``Bbuf{k}_{j}``: a B source from node ``b{k+1}_{j}`` to ground,
+  ``V = min(max((gain)*V(s{k}_{j})+(offset), lo), hi)`` (``(r_tia)*i(Vam{k}_{j})`` for a
+  transimpedance layer; no min/max without a clamp), printed by :func:`buffer_expression` from
+  validated floats only.
 
 Batch of B vectors (one ngspice process): a DC sweep of the index source ``Vidx`` over 0..B-1;
 every input is a B-source ``V = pwl(V(xidx), 0, v_0, 1, v_1, ..., B-1, v_B-1, B, v_B-1)``.

@@ -20,6 +20,7 @@ current), so every pattern of open cells, up to an all-open array (outputs 0), i
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -28,6 +29,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .circuit import Circuit, Crossbar, as_network
+from .errors import InputError
 from .periphery import Buffer
 
 
@@ -314,3 +316,35 @@ def build(circuit: Circuit) -> Topology:
 def layer_of(circuit: Circuit, L: int) -> Crossbar:
     """Layer ``L`` of a circuit (a lone crossbar is layer 0)."""
     return as_network(circuit).layers[L]
+
+
+_NODE_RE = re.compile(r"^(?:(in)_(\d+)|([rcmsb])(\d+)_([0-9_]+)|(g)(\d+))$")
+
+
+def segment_node(circuit: Circuit, name: str) -> tuple[int, str]:
+    """Where node ``name`` of a buffered network lives: (segment index, its name in that segment).
+
+    A buffered network is solved as its passive :attr:`~xbarsim.circuit.Network.segments`; a node
+    of layer L keeps its kind and indices with L counted from the segment's first layer, and the
+    buffer output b{L}_i feeding a segment is that segment's input node in_i.
+    """
+    net = as_network(circuit)
+    if name == "0":
+        return 0, "0"
+    m = _NODE_RE.match(name) if isinstance(name, str) else None
+    if m is None:
+        raise InputError(f"no node named {name!r} in this circuit")
+    if m.group(1):
+        return 0, name
+    kind, layer, rest = (m.group(3), m.group(4), m.group(5)) if m.group(3) else (m.group(6), m.group(7), "")
+    L = int(layer)
+    start = 0
+    for k, seg in enumerate(net.segments):
+        if L < start + len(seg.layers):
+            if kind == "b":
+                if L != start or k == 0:
+                    raise InputError(f"no node named {name!r} in this circuit")
+                return k, f"in_{rest}"
+            return k, f"{kind}{L - start}" + (f"_{rest}" if rest else "")
+        start += len(seg.layers)
+    raise InputError(f"no node named {name!r} in this circuit")

@@ -33,6 +33,7 @@ from ..native.mna import MOS_MODES, Mna, node_index, stamp
 from ..native.newton import NewtonOptions, NewtonSolver, _Failed
 from ..solution import Solution
 from ..spice.models import DEFAULT_GMIN
+from ..topology import segment_node
 
 _ORDERINGS = ("MMD_AT_PLUS_A", "MMD_ATA", "COLAMD", "NATURAL")
 #: Nonlinear batches are solved in chunks of about this many unknowns in total (K vectors at once).
@@ -181,13 +182,17 @@ class NativeBackend:
         if not net.buffers:
             sol = self._solve_passive(circuit, x, nodes)
         else:
-            if nodes:
-                raise InputError("native: nodes= is not available for buffered networks; use ngspice")
+            where = [segment_node(net, n) for n in nodes]
             parts = []
             buffers = net.buffers
+            node_v: dict[str, np.ndarray] = {}
             k = -1
-            for seg in net.segments:
-                part = self._solve_passive(seg, x, ())
+            for s, seg in enumerate(net.segments):
+                local = tuple(dict.fromkeys(ln for si, ln in where if si == s))
+                part = self._solve_passive(seg, x, local)
+                for name, (si, ln) in zip(nodes, where):
+                    if si == s:
+                        node_v[name] = part.node_voltages[ln]
                 parts.append(part)
                 k += len(seg.layers)
                 if k in buffers:
@@ -201,6 +206,7 @@ class NativeBackend:
                 backend=self.name,
                 seconds=0.0,
                 sensed_by_voltage=net.layers[-1].r_ref is not None,
+                node_voltages=node_v,
             )
         return dataclasses.replace(convert_outputs(net, sol), seconds=time.perf_counter() - t0)
 
