@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xbarsim.backends import get_backend
 from xbarsim.circuit import CellModel, Crossbar, Network
@@ -122,6 +124,35 @@ def test_backends_match_the_independent_reference(case: dict, backend: str) -> N
     want = reference(G, V, **case)
     got = get_backend(backend).solve(xb, V).outputs
     assert relative_error(got, want) <= 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    m=st.integers(1, 4),
+    n=st.integers(1, 4),
+    r_row=st.sampled_from([0.0, 1.5]),
+    r_col=st.sampled_from([0.0, 2.5]),
+    r_driver=st.sampled_from([0.0, 2.0]),
+    r_sense=st.sampled_from([0.0, 3.0]),
+    ref=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_any_open_pattern_matches_the_reference_on_native(m, n, r_row, r_col, r_driver, r_sense, ref, seed):
+    rng = np.random.default_rng(seed)
+    G = rng.uniform(1e-5, 1e-3, (m, n)) * (rng.random((m, n)) < 0.6)  # about 40 % open, any pattern
+    case = {
+        "r_row": r_row,
+        "r_col": r_col,
+        "r_driver": r_driver,
+        "r_sense": r_sense,
+        "r_ref": 30.0 if ref else None,
+    }
+    xb = Crossbar(G, **case)
+    check_topology(build(xb))
+    V = rng.uniform(-1, 1, (2, m))
+    got = get_backend("native").solve(xb, V).outputs
+    want = reference(G, V, **case)
+    assert np.max(np.abs(got - want)) <= 1e-9 * max(1e-12, float(np.max(np.abs(want))))
 
 
 def test_the_reference_is_not_symmetric_in_row_and_column_resistance() -> None:

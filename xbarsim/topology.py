@@ -185,6 +185,7 @@ def build(circuit: Circuit) -> Topology:
     sense_raw: list[np.ndarray] = []
     raw_links: list[tuple[int, Buffer, np.ndarray, np.ndarray]] = []
     buffers = net.buffers
+    any_open = False
     layer_in = inputs
     for L, xb in enumerate(net.layers):
         M, N = xb.shape
@@ -225,21 +226,27 @@ def build(circuit: Circuit) -> Topology:
         add("sen", np.full(N, M - 1), ar_n, c[M - 1, :], s, xb.r_sense)
         if xb.r_ref is not None:
             add("ref", np.zeros(N), ar_n, s, np.zeros(N, dtype=np.int64), xb.r_ref)
-        ci, cj = np.nonzero(xb.G)  # closed cells, row-major; open ones (G == 0) have no element
-        cell_r = 1.0 / xb.G[ci, cj]
+        if xb.open_cells:  # closed cells only, row-major; open ones (G == 0) have no element
+            ci, cj = np.nonzero(xb.G)
+            rc, cc, cell_r = r[ci, cj], c[ci, cj], 1.0 / xb.G[ci, cj]
+            any_open = True
+        else:
+            ci, cj = (a.ravel() for a in np.indices((M, N)))
+            rc, cc, cell_r = r.ravel(), c.ravel(), 1.0 / xb.G.ravel()
         kind = xb.cell.kind
         if kind == "resistor":
-            add("cell", ci, cj, r[ci, cj], c[ci, cj], cell_r)
+            add("cell", ci, cj, rc, cc, cell_r)
         else:
-            mid = al.block(f"m{L}_", (M, N))[ci, cj]
+            mid_block = al.block(f"m{L}_", (M, N))
+            mid = mid_block[ci, cj] if xb.open_cells else mid_block.ravel()
             if kind == "diode":
-                raw_diodes.append((L, ci, cj, r[ci, cj], mid))
-                add("cell", ci, cj, mid, c[ci, cj], cell_r)
+                raw_diodes.append((L, ci, cj, rc, mid))
+                add("cell", ci, cj, mid, cc, cell_r)
             elif ci.size:  # 1t1r; a layer without any device has no gate line either
-                add("cell", ci, cj, r[ci, cj], mid, cell_r)
+                add("cell", ci, cj, rc, mid, cell_r)
                 g = int(al.block(f"g{L}", ()))
                 gate_raw[L] = g
-                raw_mos.append((L, ci, cj, mid, np.full(ci.size, g), c[ci, cj]))
+                raw_mos.append((L, ci, cj, mid, np.full(ci.size, g), cc))
         sense_raw.append(s)
         layer_in = s
 
@@ -255,20 +262,24 @@ def build(circuit: Circuit) -> Topology:
     rep = np.full(comp.max() + 1, n_raw, dtype=np.int64)
     np.minimum.at(rep, comp, np.arange(n_raw))
     rep_of_raw = rep[comp]
-    # Nodes no element or source touches (inner nodes of open cells) are left out.
-    used = np.zeros(n_raw, dtype=bool)
-    used[0] = True
-    for part in (
-        [e[4] for e in raw_edges]
-        + [e[5] for e in raw_edges]
-        + [d[3] for d in raw_diodes]
-        + [d[4] for d in raw_diodes]
-        + [m[3] for m in raw_mos]
-        + [m[5] for m in raw_mos]
-        + [inputs, np.array(list(gate_raw.values()), dtype=np.int64)]
-        + [lk[3] for lk in raw_links]
-    ):
-        used[part] = True
+    # Nodes no element or source touches (inner nodes of open cells) are left out; without open
+    # cells every node is touched, and the marking is skipped.
+    used = np.ones(n_raw, dtype=bool)
+    if any_open:
+        used[:] = False
+        used[0] = True
+        touched = (
+            [e[4] for e in raw_edges]
+            + [e[5] for e in raw_edges]
+            + [d[3] for d in raw_diodes]
+            + [d[4] for d in raw_diodes]
+            + [m[3] for m in raw_mos]
+            + [m[5] for m in raw_mos]
+            + [inputs, np.array(list(gate_raw.values()), dtype=np.int64)]
+            + [lk[3] for lk in raw_links]
+        )
+        for part in touched:
+            used[part] = True
     reps = np.flatnonzero((rep_of_raw == np.arange(n_raw)) & used)  # sorted, so ground (raw 0) is first
     new_index = np.full(n_raw, -1, dtype=np.int64)
     new_index[reps] = np.arange(reps.size)
