@@ -19,9 +19,11 @@ class Solution:
     voltages:
         (B, N) sense-node voltages of the last layer (zeros for a virtual-ground sense).
     layer_currents, layer_voltages:
-        The same for every layer of a :class:`~xbarsim.circuit.Network` (one (B, N_L) array each).
+        The same for every layer of a :class:`~xbarsim.circuit.Network` (one (B, N_L) array each;
+        a virtual-ground layer with ``r_tia`` has voltages 0, its buffer sees ``currents * r_tia``).
     power:
-        (B,) power delivered by the input sources, watts.
+        (B,) power delivered by the input sources (after the driver) and, in a buffered network, by
+        the buffers, watts.
     backend:
         Name of the backend that produced this solution.
     seconds:
