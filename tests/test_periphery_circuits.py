@@ -237,6 +237,17 @@ def test_gain_only_buffers_are_linear_and_their_transfer_matrix_is_exact() -> No
         np.testing.assert_allclose(V @ T, be.solve(net, V).currents, rtol=1e-12)
 
 
+@pytest.mark.requires_ngspice
+def test_probed_transfer_matrix_of_a_buffered_network_in_ngspice() -> None:
+    rng = np.random.default_rng(12)
+    l0 = Crossbar(_G(rng, 4, 3), r_wire=1.0, r_tia=500.0)
+    l1 = Crossbar(_G(rng, 3, 2), r_wire=1.0, r_driver=2.0)
+    net = Network((l0, l1), coupling=Buffer(gain=1.7))
+    be = get_backend("ngspice")
+    assert be.is_linear(net)
+    assert relative_error(be.transfer_matrix(net), get_backend("native").transfer_matrix(net)) <= 1e-9
+
+
 @pytest.mark.parametrize(
     "change,part",
     [
