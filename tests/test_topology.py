@@ -102,8 +102,8 @@ def test_network_validation() -> None:
     [
         ([[1e-3, np.nan]], "non-finite"),
         ([[1e-3, np.inf]], "non-finite"),
-        ([[1e-3, -1e-3]], "> 0 siemens"),
-        ([[1e-3, 0.0]], "> 0 siemens"),
+        ([[1e-3, -1e-3]], ">= 0 siemens"),
+        ([[1e-3, -0.0 - 1e-300]], ">= 0 siemens"),
         ([1e-3, 1e-3], "2-D"),
         (np.zeros((0, 3)), "2-D"),
     ],

@@ -18,16 +18,20 @@ from .errors import (
     TopologyError,
     XbarsimError,
 )
+from .periphery import ADC, Buffer, Driver
 from .solution import Solution
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ADC",
     "BackendUnavailable",
+    "Buffer",
     "CellModel",
     "ConvergenceError",
     "Crossbar",
     "DiodeModel",
+    "Driver",
     "InputError",
     "Network",
     "NgspiceNotFound",

@@ -76,7 +76,7 @@ def check_int(
 
 
 def check_conductance(G: object, what: str = "conductance matrix") -> np.ndarray:
-    """Return a read-only float64 (M, N) copy of G; every entry finite and > 0 siemens."""
+    """Return a read-only float64 (M, N) copy of G; every entry finite and >= 0 siemens (0: open cell)."""
     try:
         arr = np.array(G, dtype=np.float64, copy=True)
     except (TypeError, ValueError):
@@ -89,15 +89,18 @@ def check_conductance(G: object, what: str = "conductance matrix") -> np.ndarray
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise InputError(f"{what} has a non-finite entry at [{i}, {j}]: {arr[i, j]}")
-    nonpos = arr <= 0
-    if nonpos.any():
-        i, j = np.argwhere(nonpos)[0]
-        raise InputError(f"{what} must be > 0 siemens everywhere; entry [{i}, {j}] is {arr[i, j]}")
-    out = (arr < G_MIN) | (arr > G_MAX)
+    negative = arr < 0
+    if negative.any():
+        i, j = np.argwhere(negative)[0]
+        raise InputError(
+            f"{what} must be >= 0 siemens everywhere (0 = open cell); entry [{i}, {j}] is {arr[i, j]}"
+        )
+    out = (arr != 0) & ((arr < G_MIN) | (arr > G_MAX))
     if out.any():
         i, j = np.argwhere(out)[0]
         raise InputError(
             f"{what} entry [{i}, {j}] is {float(arr[i, j])!r} S, outside the accepted {G_MIN:g}..{G_MAX:g} S"
+            " (0 = open cell)"
         )
     arr.setflags(write=False)
     return arr

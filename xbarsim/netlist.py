@@ -8,9 +8,15 @@ native solver stamps. Names are deterministic:
 * resistors ``R{kind}{L}_{i}_{j}`` (kind: drv, rw, cw, sen, ref, cell), diodes ``Ddio{L}_{i}_{j}``,
   transistors ``Mmos{L}_{i}_{j}`` (bulk on ground); elements are printed layer by layer, column by column
   (a node order that gives ngspice's sparse LU less fill-in, see :func:`_element_lines`);
-* input sources ``Vin_{i}`` (one vector) or ``Bin_{i}`` (a batch), gate sources ``Vg{L}``,
-  zero-volt ammeters ``Vam{L}_{j}`` from each virtual-ground sense node to ground, so that
-  ``i(Vam{L}_{j})`` is the current *into* the sense node.
+* input sources ``Vin_{i}`` (one vector) or ``Bin_{i}`` (a batch) carrying the *driven* voltages
+  (the first layer's driver applied by :func:`~xbarsim.circuit.drive_inputs`), gate sources ``Vg{L}``,
+  zero-volt ammeters ``Vam{L}_{j}`` from each virtual-ground sense node to ground (the last layer's,
+  and those of a layer whose ``r_tia`` amplifier feeds a buffer), so that ``i(Vam{L}_{j})`` is the
+  current *into* the sense node;
+* buffers ``Bbuf{k}_{j}``: a B source from node ``b{k+1}_{j}`` to ground,
+  ``V = min(max((gain)*V(s{k}_{j})+(offset), lo), hi)`` (``(r_tia)*i(Vam{k}_{j})`` for a
+  transimpedance layer; no min/max without a clamp), printed by :func:`buffer_expression` from
+  validated floats only.
 
 Batch of B vectors (one ngspice process): a DC sweep of the index source ``Vidx`` over 0..B-1;
 every input is a B-source ``V = pwl(V(xidx), 0, v_0, 1, v_1, ..., B-1, v_B-1, B, v_B-1)``.
@@ -34,13 +40,13 @@ import re
 import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_voltages
-from .circuit import Circuit, Network, as_network
+from .circuit import Circuit, Crossbar, Network, as_network, drive_inputs
 from .errors import InputError, TopologyError
+from .periphery import Buffer
 from .spice.models import (
     DIODE_MODEL_NAME,
     NMOS_MODEL_NAME,
@@ -50,6 +56,66 @@ from .spice.models import (
     spice_number,
 )
 from .topology import Topology, build
+
+
+def _periphery_note(xb: Crossbar) -> str:
+    """Header text for a layer's driver, amplifier and converter (empty when it has none)."""
+    d = xb.driver
+    parts = []
+    if d.offset != 0.0:
+        parts.append(f"driver offset={spice_number(d.offset)} on {d.offset_inputs} rows")
+    if d.bits is not None:
+        parts.append(f"DAC {d.bits} bits [{spice_number(d.v_min)}, {spice_number(d.v_max)}]")  # type: ignore[arg-type]
+    if xb.r_tia is not None:
+        parts.append(f"r_tia={spice_number(xb.r_tia)}")
+    if xb.adc is not None:
+        parts.append(f"ADC {xb.adc.bits} bits (applied after the solve)")
+    return ("; " + ", ".join(parts)) if parts else ""
+
+
+def _buffer_note(buf: Buffer, xb: Crossbar) -> str:
+    sensed = "sense voltage" if xb.r_ref is not None else f"I*r_tia (r_tia={spice_number(xb.r_tia)})"  # type: ignore[arg-type]
+    clamp = (
+        "" if buf.clamp is None else f", clamp [{spice_number(buf.clamp[0])}, {spice_number(buf.clamp[1])}]"
+    )
+    return f"v = {spice_number(buf.gain)} * {sensed} + {spice_number(buf.offset)}{clamp}"
+
+
+def buffer_expression(buf: Buffer, sensed: str) -> str:
+    """B-source expression of ``buf`` applied to ``sensed`` (``V(node)`` or ``i(vam..)`` times r_tia).
+
+    Every number is printed by :func:`spice_number` from a validated float, so nothing but
+    digits, signs, exponents and this fixed text reaches the deck.
+    """
+    expr = f"({spice_number(buf.gain)})*{sensed}"
+    if buf.offset != 0.0:
+        expr = f"{expr}+({spice_number(buf.offset)})"
+    if buf.clamp is not None:
+        expr = f"min(max({expr}, {spice_number(buf.clamp[0])}), {spice_number(buf.clamp[1])})"
+    return expr
+
+
+def _buffer_lines(
+    topo: Topology, name: Sequence[str], lines: list[str]
+) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Append one B source per buffered column; return the vectors that hold its voltage and current."""
+    out: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    if topo.links:
+        lines.append("* ideal buffers between layers: Bbuf{k}_{j} re-drives row j of layer k+1")
+    for lk in topo.links:
+        k = lk.layer
+        volts, amps = [], []
+        for j, (sn, on) in enumerate(zip(lk.sense.tolist(), lk.out.tolist())):
+            if lk.by_current:
+                sensed = f"({spice_number(lk.r_tia)})*i(Vam{k}_{j})"  # type: ignore[arg-type]
+            else:
+                sensed = f"V({name[sn]})"
+            lines.append(f"Bbuf{k}_{j} {name[on]} 0 V={buffer_expression(lk.buffer, sensed)}")
+            volts.append(f"v({name[on]})")
+            amps.append(f"i(bbuf{k}_{j})")
+        out[k] = (tuple(volts), tuple(amps))
+    return out
+
 
 #: ngspice ``.options`` keys a user may set, with their kind (float > 0, or int >= minimum).
 OPTION_KEYS: dict[str, tuple[type, float]] = {
@@ -114,7 +180,7 @@ class Deck:
     batch:
         B, the number of input vectors (0 when the deck was written without V).
     sense_vectors:
-        Per layer, the (N_L,) ``v(node)`` names of its sense nodes, or ``None`` for the
+        Per layer, the (N_L,) ``v(node)`` names of its sense nodes, or ``None`` for a
         virtual-ground (ammeter) layer whose sense voltages are 0.
     ammeter_vectors:
         (N,) ``i(vam...)`` names of the ammeter layer (empty when every layer has ``r_ref``).
@@ -122,6 +188,13 @@ class Deck:
         (M0,) names of the input-source currents (current into the source's + terminal).
     node_vectors:
         ``{requested node: vector name}`` (``None`` for ground).
+    inputs:
+        (B, M0) voltages the input sources apply (after the first layer's driver), or ``None``.
+    layer_ammeters:
+        ``{layer: (N,) i(vam...) names}`` of every virtual-ground layer (the last one and those
+        whose amplifier feeds a buffer).
+    buffer_vectors:
+        ``{layer k: (output voltages, source currents)}`` of the buffers after layer k.
     """
 
     text: str
@@ -130,6 +203,9 @@ class Deck:
     ammeter_vectors: tuple[str, ...]
     source_vectors: tuple[str, ...]
     node_vectors: dict[str, str | None]
+    inputs: np.ndarray | None = None
+    layer_ammeters: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    buffer_vectors: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
 
 
 def node_names(topo: Topology) -> list[str]:
@@ -268,7 +344,7 @@ def build_deck(
     net = as_network(circuit)
     topo = build(net) if topology is None else topology
     opts = check_options(options)
-    x = None if V is None else check_voltages(V, net.n_inputs)
+    x = None if V is None else drive_inputs(net, V)
     batch = 0 if x is None else int(x.shape[0])
     name = node_names(topo)
     node_ids = _resolve_nodes(topo, name, nodes)
@@ -278,10 +354,18 @@ def build_deck(
     for L, xb in enumerate(net.layers):
         M, N = xb.shape
         ref = "virtual ground" if xb.r_ref is None else f"r_ref={spice_number(xb.r_ref)}"
-        lines.append(
-            f"* layer {L} {xb.name}: {M}x{N} {xb.cell.kind} cells, r_wire={spice_number(xb.r_wire)} "
-            f"r_driver={spice_number(xb.r_driver)} r_sense={spice_number(xb.r_sense)} {ref}"
+        wires = (
+            f"r_wire={spice_number(xb.r_wire)}"
+            if xb.r_wire is not None
+            else f"r_row={spice_number(xb.r_row)} r_col={spice_number(xb.r_col)}"
         )
+        lines.append(
+            f"* layer {L} {xb.name}: {M}x{N} {xb.cell.kind} cells, {wires} "
+            f"r_driver={spice_number(xb.r_driver)} r_sense={spice_number(xb.r_sense)} {ref}"
+            + _periphery_note(xb)
+        )
+        if L in net.buffers:
+            lines.append(f"* buffer after layer {L}: {_buffer_note(net.buffers[L], xb)}")
     opt_text = " ".join(f"{k}={spice_number(v) if isinstance(v, float) else v}" for k, v in opts.items())
     lines.append(f".options temp=27 tnom=27{(' ' + opt_text) if opt_text else ''}")
 
@@ -315,13 +399,22 @@ def build_deck(
             source_vectors.append(f"i(vin_{i})")
     for L, g in sorted(topo.gate_nodes.items()):
         lines.append(f"Vg{L} {name[g]} 0 DC {spice_number(net.layers[L].cell.v_gate)}")
-    ammeter_vectors: list[str] = []
+    ammeter_vectors: tuple[str, ...] = ()
+    layer_ammeters: dict[int, tuple[str, ...]] = {}
+    amm_layers = [lk.layer for lk in topo.links if lk.by_current]
     if topo.ammeter_layer is not None:
-        La = topo.ammeter_layer
+        amm_layers.append(topo.ammeter_layer)
+    if amm_layers:
         lines.append("* zero-volt ammeters: i(Vam) is the current into the sense node")
+    for La in amm_layers:
+        vecs = []
         for j, n in enumerate(topo.sense_nodes[La]):
             lines.append(f"Vam{La}_{j} {name[n]} 0 DC 0")
-            ammeter_vectors.append(f"i(vam{La}_{j})")
+            vecs.append(f"i(vam{La}_{j})")
+        layer_ammeters[La] = tuple(vecs)
+    if topo.ammeter_layer is not None:
+        ammeter_vectors = layer_ammeters[topo.ammeter_layer]
+    buffer_vectors = _buffer_lines(topo, name, lines)
 
     # Elements, layer by layer and column by column (see _element_lines).
     lines.extend(_element_lines(net, topo, name))
@@ -329,7 +422,7 @@ def build_deck(
     # What to keep, and the analysis.
     sense_vectors: list[tuple[str, ...] | None] = []
     for L, s_nodes in enumerate(topo.sense_nodes):
-        if L == topo.ammeter_layer:
+        if L in layer_ammeters:
             sense_vectors.append(None)
         else:
             sense_vectors.append(tuple(f"v({name[n]})" for n in s_nodes))
@@ -337,6 +430,10 @@ def build_deck(
     keep: list[str] = list(ammeter_vectors)
     for sv in sense_vectors:
         keep.extend(sv or ())
+    for amm in layer_ammeters.values():
+        keep.extend(amm)
+    for volts, amps in buffer_vectors.values():
+        keep.extend(volts + amps)
     keep.extend(source_vectors)
     keep.extend(v for v in node_vectors.values() if v is not None)
     keep = list(dict.fromkeys(keep))
@@ -355,6 +452,9 @@ def build_deck(
         ammeter_vectors=tuple(ammeter_vectors),
         source_vectors=tuple(source_vectors),
         node_vectors=node_vectors,
+        inputs=x,
+        layer_ammeters=layer_ammeters,
+        buffer_vectors=buffer_vectors,
     )
 
 
@@ -378,9 +478,10 @@ def check_topology(topo: Topology) -> None:
     """Raise :class:`TopologyError` naming a node without a DC path to ground or a dangling element.
 
     The graph (networkx) has an edge per resistor, diode, transistor channel (drain-source) and
-    per source (input, gate and ammeter nodes to ground). Every node must be connected to ground,
-    every element must join two different nodes, and every node that no source fixes must touch
-    at least two elements (a node with one element makes that element carry no current).
+    per source (input, gate, ammeter and buffer nodes to ground). Every node must be connected to
+    ground, every element must join two different nodes, and every node that no source fixes must
+    touch at least two elements (a node with one element makes that element carry no current),
+    except the open end of a wire segment or reference resistor (a row or column past open cells).
     """
     import networkx as nx
 
@@ -425,7 +526,16 @@ def check_topology(topo: Topology) -> None:
     degree = np.bincount(np.concatenate([a, b]), minlength=n_nodes)
     degree[fixed] += 2
     degree[0] += 2
-    dangling = np.flatnonzero(degree < 2)
+    # A wire segment (or a column's reference resistor) may end at a node with nothing else, past
+    # open cells: it carries no current and the node's voltage is its neighbour's, not an error.
+    device = [
+        np.concatenate([g.n1, g.n2])
+        for g in (*topo.resistors, *topo.diodes)
+        if g.kind not in ("drv", "rw", "cw", "sen", "ref")
+    ]
+    device += [np.concatenate([mg.d, mg.s]) for mg in topo.mosfets]
+    on_device = np.bincount(np.concatenate(device), minlength=n_nodes) if device else np.zeros(n_nodes, int)
+    dangling = np.flatnonzero((degree < 2) & (on_device > 0))
     if dangling.size:
         raise TopologyError(
             f"node {topo.node_name(int(dangling[0]))} touches a single element "

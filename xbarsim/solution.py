@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,9 +19,11 @@ class Solution:
     voltages:
         (B, N) sense-node voltages of the last layer (zeros for a virtual-ground sense).
     layer_currents, layer_voltages:
-        The same for every layer of a :class:`~xbarsim.circuit.Network` (one (B, N_L) array each).
+        The same for every layer of a :class:`~xbarsim.circuit.Network` (one (B, N_L) array each;
+        a virtual-ground layer with ``r_tia`` has voltages 0, its buffer sees ``currents * r_tia``).
     power:
-        (B,) power delivered by the input sources, watts.
+        (B,) power delivered by the input sources (after the driver) and, in a buffered network, by
+        the buffers, watts.
     backend:
         Name of the backend that produced this solution.
     seconds:
@@ -33,6 +36,8 @@ class Solution:
         Parts of the described circuit the backend left out (the ``ideal`` backend:
         ``"r_wire"``, ``"r_driver"``, ``"r_sense"``, ``"r_ref"``, ``"diode"``, ``"transistor"``
         when present; empty for backends that solve the whole circuit).
+    digital_outputs:
+        (B, N) outputs after the last layer's ADC (``None`` without one); see :attr:`outputs`.
     """
 
     currents: np.ndarray
@@ -45,6 +50,7 @@ class Solution:
     node_voltages: dict[str, np.ndarray] = field(default_factory=dict)
     sensed_by_voltage: bool = False
     ignored: tuple[str, ...] = ()
+    digital_outputs: np.ndarray | None = None
 
     @classmethod
     def from_layers(
@@ -89,12 +95,24 @@ class Solution:
                 k: np.concatenate([p.node_voltages[k] for p in parts]) for k in first.node_voltages
             },
             ignored=first.ignored,
-        )
+        )._with_digital(parts)
+
+    def _with_digital(self, parts: list[Solution]) -> Solution:
+        if any(p.digital_outputs is None for p in parts):
+            return self
+        digital = np.concatenate([p.digital_outputs for p in parts if p.digital_outputs is not None])
+        return dataclasses.replace(self, digital_outputs=digital)
+
+    @property
+    def analog_outputs(self) -> np.ndarray:
+        """What the last layer's sense delivers: voltages across ``r_ref`` if present, else currents."""
+        return self.voltages if self.sensed_by_voltage else self.currents
 
     @property
     def outputs(self) -> np.ndarray:
-        """What the last layer's sense delivers: voltages across ``r_ref`` if present, else currents."""
-        return self.voltages if self.sensed_by_voltage else self.currents
+        """The circuit's outputs: :attr:`digital_outputs` when the last layer has an ADC, else
+        :attr:`analog_outputs` (in the same units: an ADC returns each code's value)."""
+        return self.analog_outputs if self.digital_outputs is None else self.digital_outputs
 
     @property
     def batch_size(self) -> int:

@@ -8,12 +8,19 @@ cannot disagree about the topology.
 Node 0 is ground. Zero-ohm resistances merge their two nodes (SPICE never sees a 0-ohm resistor);
 a merged node keeps the name of its earliest-allocated member, so names are deterministic.
 Raw node names: ``in_i`` (network inputs), ``r{L}_{i}_{j}`` (rows), ``c{L}_{i}_{j}`` (columns),
-``m{L}_{i}_{j}`` (inside a diode or 1T1R cell), ``s{L}_{j}`` (sense nodes), ``g{L}`` (gate line).
+``m{L}_{i}_{j}`` (inside a diode or 1T1R cell), ``s{L}_{j}`` (sense nodes), ``g{L}`` (gate line),
+``b{L}_{i}`` (output of the buffer that drives row i of layer L).
+
+An open cell (G exactly 0) has no element, and neither its inner node nor its transistor exists; a
+node no element touches is dropped, so nothing floats because of it. The row and column wires stay:
+a row whose cells are all open hangs on its driver and a column on its sense node (they carry no
+current), so every pattern of open cells, up to an all-open array (outputs 0), is a valid circuit.
 """
 
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -22,6 +29,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .circuit import Circuit, Crossbar, as_network
+from .errors import InputError
+from .periphery import Buffer
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +66,24 @@ class MosGroup:
 
 
 @dataclass(frozen=True, eq=False)
+class BufferLink:
+    """An ideal buffer between layer ``layer`` and ``layer + 1``: one controlled source per column.
+
+    ``sense`` (N,) are layer ``layer``'s sense nodes: their voltage is the buffer input
+    (``by_current`` False, an r_ref layer), or they are virtual grounds whose current times
+    ``r_tia`` is (``by_current`` True, with zero-volt ammeters). ``out`` (N,) are the nodes the
+    buffer sources fix at ``buffer.apply(v)``, each driving the next layer's row through its r_driver.
+    """
+
+    layer: int
+    buffer: Buffer
+    sense: np.ndarray
+    out: np.ndarray
+    by_current: bool
+    r_tia: float | None
+
+
+@dataclass(frozen=True, eq=False)
 class Topology:
     """Flat description of a circuit's elements with merged node indices.
 
@@ -79,6 +106,8 @@ class Topology:
     ammeter_layer:
         Index of the last layer when its sense is a virtual ground (sense nodes held at 0 V
         by zero-volt sources whose currents are the outputs), else ``None``.
+    links:
+        The buffered layer boundaries (empty for a passive network).
     """
 
     node_raw: np.ndarray
@@ -90,6 +119,7 @@ class Topology:
     gate_nodes: dict[int, int]
     sense_nodes: tuple[np.ndarray, ...]
     ammeter_layer: int | None
+    links: tuple[BufferLink, ...] = ()
 
     @property
     def n_nodes(self) -> int:
@@ -110,6 +140,10 @@ class Topology:
         parts = [self.input_nodes, np.array(sorted(self.gate_nodes.values()), dtype=np.int64)]
         if self.ammeter_layer is not None:
             parts.append(self.sense_nodes[self.ammeter_layer])
+        for link in self.links:
+            parts.append(link.out)
+            if link.by_current:
+                parts.append(link.sense)
         return np.unique(np.concatenate(parts).astype(np.int64))
 
 
@@ -149,13 +183,19 @@ def build(circuit: Circuit) -> Topology:
     raw_mos: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     gate_raw: dict[int, int] = {}
     sense_raw: list[np.ndarray] = []
+    raw_links: list[tuple[int, Buffer, np.ndarray, np.ndarray]] = []
+    buffers = net.buffers
+    any_open = False
     layer_in = inputs
     for L, xb in enumerate(net.layers):
         M, N = xb.shape
+        if L - 1 in buffers:  # the previous layer's buffers drive fresh nodes, not its sense nodes
+            out = al.block(f"b{L}_", (M,))
+            raw_links.append((L - 1, buffers[L - 1], layer_in, out))
+            layer_in = out
         s = al.block(f"s{L}_", (N,))  # first, so merged sense nodes keep the s-name
         r = al.block(f"r{L}_", (M, N))
         c = al.block(f"c{L}_", (M, N))
-        ii, jj = np.indices((M, N))
         ar_m = np.arange(M)
         ar_n = np.arange(N)
 
@@ -178,26 +218,35 @@ def build(circuit: Circuit) -> Topology:
 
         add("drv", ar_m, np.zeros(M), layer_in, r[:, 0], xb.r_driver)
         if N > 1:
-            add("rw", ii[:, :-1], jj[:, :-1], r[:, :-1], r[:, 1:], xb.r_wire)
+            ii, jj = np.indices((M, N - 1))
+            add("rw", ii, jj, r[:, :-1], r[:, 1:], xb.r_row)
         if M > 1:
-            add("cw", ii[:-1, :], jj[:-1, :], c[:-1, :], c[1:, :], xb.r_wire)
+            ii, jj = np.indices((M - 1, N))
+            add("cw", ii, jj, c[:-1, :], c[1:, :], xb.r_col)
         add("sen", np.full(N, M - 1), ar_n, c[M - 1, :], s, xb.r_sense)
         if xb.r_ref is not None:
             add("ref", np.zeros(N), ar_n, s, np.zeros(N, dtype=np.int64), xb.r_ref)
-        cell_r = 1.0 / xb.G
+        if xb.open_cells:  # closed cells only, row-major; open ones (G == 0) have no element
+            ci, cj = np.nonzero(xb.G)
+            rc, cc, cell_r = r[ci, cj], c[ci, cj], 1.0 / xb.G[ci, cj]
+            any_open = True
+        else:
+            ci, cj = (a.ravel() for a in np.indices((M, N)))
+            rc, cc, cell_r = r.ravel(), c.ravel(), 1.0 / xb.G.ravel()
         kind = xb.cell.kind
         if kind == "resistor":
-            add("cell", ii, jj, r, c, cell_r)
+            add("cell", ci, cj, rc, cc, cell_r)
         else:
-            mid = al.block(f"m{L}_", (M, N))
+            mid_block = al.block(f"m{L}_", (M, N))
+            mid = mid_block[ci, cj] if xb.open_cells else mid_block.ravel()
             if kind == "diode":
-                raw_diodes.append((L, ii.ravel(), jj.ravel(), r.ravel(), mid.ravel()))
-                add("cell", ii, jj, mid, c, cell_r)
-            else:  # 1t1r
-                add("cell", ii, jj, r, mid, cell_r)
+                raw_diodes.append((L, ci, cj, rc, mid))
+                add("cell", ci, cj, mid, cc, cell_r)
+            elif ci.size:  # 1t1r; a layer without any device has no gate line either
+                add("cell", ci, cj, rc, mid, cell_r)
                 g = int(al.block(f"g{L}", ()))
                 gate_raw[L] = g
-                raw_mos.append((L, ii.ravel(), jj.ravel(), mid.ravel(), np.full(M * N, g), c.ravel()))
+                raw_mos.append((L, ci, cj, mid, np.full(ci.size, g), cc))
         sense_raw.append(s)
         layer_in = s
 
@@ -213,8 +262,26 @@ def build(circuit: Circuit) -> Topology:
     rep = np.full(comp.max() + 1, n_raw, dtype=np.int64)
     np.minimum.at(rep, comp, np.arange(n_raw))
     rep_of_raw = rep[comp]
-    reps = np.flatnonzero(rep_of_raw == np.arange(n_raw))  # sorted, so ground (raw 0) is first
-    new_index = np.empty(n_raw, dtype=np.int64)
+    # Nodes no element or source touches (inner nodes of open cells) are left out; without open
+    # cells every node is touched, and the marking is skipped.
+    used = np.ones(n_raw, dtype=bool)
+    if any_open:
+        used[:] = False
+        used[0] = True
+        touched = (
+            [e[4] for e in raw_edges]
+            + [e[5] for e in raw_edges]
+            + [d[3] for d in raw_diodes]
+            + [d[4] for d in raw_diodes]
+            + [m[3] for m in raw_mos]
+            + [m[5] for m in raw_mos]
+            + [inputs, np.array(list(gate_raw.values()), dtype=np.int64)]
+            + [lk[3] for lk in raw_links]
+        )
+        for part in touched:
+            used[part] = True
+    reps = np.flatnonzero((rep_of_raw == np.arange(n_raw)) & used)  # sorted, so ground (raw 0) is first
+    new_index = np.full(n_raw, -1, dtype=np.int64)
     new_index[reps] = np.arange(reps.size)
     remap = new_index[rep_of_raw]
 
@@ -228,8 +295,20 @@ def build(circuit: Circuit) -> Topology:
     diodes = tuple(
         ElementGroup("dio", L, i, j, remap[a], remap[b], np.full(i.shape, np.nan))
         for L, i, j, a, b in raw_diodes
+        if i.size
     )
     mosfets = tuple(MosGroup(L, i, j, remap[d], remap[g], remap[s]) for L, i, j, d, g, s in raw_mos)
+    links = tuple(
+        BufferLink(
+            layer=k,
+            buffer=buf,
+            sense=remap[sense],
+            out=remap[out],
+            by_current=net.layers[k].r_ref is None,
+            r_tia=net.layers[k].r_tia,
+        )
+        for k, buf, sense, out in raw_links
+    )
     last = net.layers[-1]
     return Topology(
         node_raw=reps,
@@ -241,9 +320,42 @@ def build(circuit: Circuit) -> Topology:
         gate_nodes={L: int(remap[g]) for L, g in gate_raw.items()},
         sense_nodes=tuple(remap[s] for s in sense_raw),
         ammeter_layer=(len(net.layers) - 1) if last.r_ref is None else None,
+        links=links,
     )
 
 
 def layer_of(circuit: Circuit, L: int) -> Crossbar:
     """Layer ``L`` of a circuit (a lone crossbar is layer 0)."""
     return as_network(circuit).layers[L]
+
+
+_NODE_RE = re.compile(r"^(?:(in)_(\d+)|([rcmsb])(\d+)_([0-9_]+)|(g)(\d+))$")
+
+
+def segment_node(circuit: Circuit, name: str) -> tuple[int, str]:
+    """Where node ``name`` of a buffered network lives: (segment index, its name in that segment).
+
+    A buffered network is solved as its passive :attr:`~xbarsim.circuit.Network.segments`; a node
+    of layer L keeps its kind and indices with L counted from the segment's first layer, and the
+    buffer output b{L}_i feeding a segment is that segment's input node in_i.
+    """
+    net = as_network(circuit)
+    if name == "0":
+        return 0, "0"
+    m = _NODE_RE.match(name) if isinstance(name, str) else None
+    if m is None:
+        raise InputError(f"no node named {name!r} in this circuit")
+    if m.group(1):
+        return 0, name
+    kind, layer, rest = (m.group(3), m.group(4), m.group(5)) if m.group(3) else (m.group(6), m.group(7), "")
+    L = int(layer)
+    start = 0
+    for k, seg in enumerate(net.segments):
+        if L < start + len(seg.layers):
+            if kind == "b":
+                if L != start or k == 0:
+                    raise InputError(f"no node named {name!r} in this circuit")
+                return k, f"in_{rest}"
+            return k, f"{kind}{L - start}" + (f"_{rest}" if rest else "")
+        start += len(seg.layers)
+    raise InputError(f"no node named {name!r} in this circuit")

@@ -1,7 +1,7 @@
 """What every backend offers besides ``solve``: linearity, the transfer matrix, and its cache.
 
-A linear circuit (resistor cells, wires, drivers, sense and reference resistors) obeys
-superposition, so its sensed currents are ``V @ T`` with ``T`` (M0, N) the currents per volt on
+A linear circuit (resistor cells, wires, drivers, sense and reference resistors, buffers that only
+amplify) obeys superposition, so its sensed currents are ``V @ T`` with ``T`` (M0, N) the currents per volt on
 each input alone. Callers that evaluate the same array many times (a mapped network goes
 through every tile for every batch of images) ask the backend for ``T`` once and then pay only
 the product. The backend owns that cache because only it knows what is worth keeping
@@ -12,6 +12,10 @@ M0 unit vectors (at :attr:`BackendBase.probe_volts`) plus two random vectors who
 must equal their superposition, so a backend that is not linear on the circuit is caught
 instead of trusted. The SPICE backends use it; ideal and native override it with exact
 versions. Results are cached per circuit object in a :class:`CircuitCache`.
+
+A driver offset, a DAC, a buffer offset or clamp, or an ADC breaks ``V @ T`` (offsets make it
+affine, the rest nonlinear): such a circuit is not linear for every backend
+(:func:`xbarsim.circuit.periphery_nonlinear` names the parts) and has no transfer matrix; solve it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from .._validate import check_int
-from ..circuit import Circuit, as_network
+from ..circuit import Circuit, as_network, periphery_nonlinear
 from ..errors import InputError
 from ..solution import Solution, relative_error
 
@@ -110,8 +114,11 @@ class BackendBase:
         return cache
 
     def is_linear(self, circuit: Circuit) -> bool:
-        """True when every cell of the circuit is linear (wires and resistors always are)."""
-        return all(xb.cell.is_linear for xb in as_network(circuit).layers)
+        """True when every cell of the circuit is linear (wires and resistors always are) and so is
+        its periphery (no driver or buffer offset, DAC, buffer clamp or ADC; buffer gains are linear)."""
+        return all(xb.cell.is_linear for xb in as_network(circuit).layers) and not periphery_nonlinear(
+            circuit
+        )
 
     def transfer_matrix(self, circuit: Circuit) -> np.ndarray:
         """(M0, N) matrix T with ``solve(circuit, V).currents == V @ T`` (cached per circuit object).
@@ -129,9 +136,10 @@ class BackendBase:
         net = as_network(circuit)
         if not self.is_linear(circuit):
             kinds = sorted({xb.cell.kind for xb in net.layers})
+            extra = "".join(f", {p}" for p in periphery_nonlinear(net))
             raise InputError(
                 f"backend {self.name!r}: circuit {net.layers[0].name!r} is not linear "
-                f"(cells: {', '.join(kinds)}); it has no transfer matrix, solve it directly"
+                f"(cells: {', '.join(kinds)}{extra}); it has no transfer matrix, solve it directly"
             )
         m0 = net.n_inputs
         v = float(self.probe_volts)

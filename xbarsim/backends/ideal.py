@@ -6,12 +6,16 @@
 * 1t1r: the transistor is an ideal switch: ``V @ G`` when ``v_gate > vto``, else no current.
 
 A reference resistor is an ideal transimpedance: the sense voltage is ``I * r_ref`` and does not
-load the column. In a Network each layer's sense voltages are the next layer's input voltages.
+load the column. In a Network each layer's sense voltages are the next layer's input voltages
+(through the boundary's Buffer when there is one; an ``r_tia`` layer senses ``I * r_tia``). The
+first layer's driver and the last layer's ADC act as in every backend
+(:func:`xbarsim.circuit.drive_inputs`, :func:`xbarsim.circuit.convert_outputs`).
 ``power`` sums the power every layer's inputs deliver into its array (for layer k > 0 that comes
 from ideal buffers, since no current is drawn from the reference resistors).
 
 What this leaves out of a circuit is said, not hidden: :attr:`Solution.ignored` names it
-(``r_wire``, ``r_driver``, ``r_sense``, ``r_ref`` -- its loading of the column --, ``diode`` -- the
+(``r_wire`` -- or ``r_row`` / ``r_col`` when they differ --, ``r_driver``, ``r_sense``, ``r_ref`` -- its
+loading of the column --, ``diode`` -- the
 exponential law replaced by the threshold law --, ``transistor`` -- replaced by a switch), and
 the first solve (or transfer matrix) that leaves out a given set logs a warning.
 """
@@ -23,9 +27,17 @@ import time
 
 import numpy as np
 
-from .._validate import check_voltages
-from ..circuit import Circuit, Crossbar, Network, as_network
+from ..circuit import (
+    Circuit,
+    Crossbar,
+    Network,
+    as_network,
+    convert_outputs,
+    drive_inputs,
+    periphery_nonlinear,
+)
 from ..errors import InputError
+from ..periphery import Buffer
 from ..solution import Solution
 from .base import BackendBase
 
@@ -54,7 +66,9 @@ def ignored_parts(net: Network) -> tuple[str, ...]:
     """What of ``net`` the ideal laws leave out, in a fixed order (see the module docstring)."""
     layers = net.layers
     found = {
-        "r_wire": any(xb.r_wire > 0 for xb in layers),
+        "r_wire": any(xb.r_row == xb.r_col > 0 for xb in layers),
+        "r_row": any(xb.r_row > 0 and xb.r_row != xb.r_col for xb in layers),
+        "r_col": any(xb.r_col > 0 and xb.r_row != xb.r_col for xb in layers),
         "r_driver": any(xb.r_driver > 0 for xb in layers),
         "r_sense": any(xb.r_sense > 0 for xb in layers),
         "r_ref": any(xb.r_ref is not None for xb in layers),
@@ -93,8 +107,11 @@ class IdealBackend(BackendBase):
         return None
 
     def is_linear(self, circuit: Circuit) -> bool:
-        """Resistor and 1T1R (switch) cells are linear under the ideal laws; the diode threshold is not."""
-        return all(xb.cell.kind != "diode" for xb in as_network(circuit).layers)
+        """Resistor and 1T1R (switch) cells are linear under the ideal laws; the diode threshold is not,
+        nor are driver offsets, DACs, buffer offsets and clamps, or an ADC."""
+        return all(xb.cell.kind != "diode" for xb in as_network(circuit).layers) and not periphery_nonlinear(
+            circuit
+        )
 
     def transfer_matrix(self, circuit: Circuit) -> np.ndarray:
         """Exact (M0, N) ``T``: the product of every layer's G (0 for a switched-off 1T1R) and r_ref."""
@@ -103,15 +120,19 @@ class IdealBackend(BackendBase):
         if hit is not None:
             return hit
         if not self.is_linear(circuit):
-            raise InputError("the ideal diode law has a threshold: the circuit has no transfer matrix")
+            extra = periphery_nonlinear(circuit)
+            raise InputError(
+                f"the circuit has no transfer matrix ({', '.join(extra) if extra else 'diode threshold'})"
+            )
         net = as_network(circuit)
         _warn_ignored(net)
         T = np.eye(net.n_inputs)
+        buffers = net.buffers
         for k, xb in enumerate(net.layers):
             G = np.zeros_like(xb.G) if _switched_off(xb) else xb.G
             T = T @ G if k else G  # layer 0: G itself, so V @ T is V @ G bit for bit
-            if xb.r_ref is not None and k < len(net.layers) - 1:
-                T = T * xb.r_ref
+            if k < len(net.layers) - 1:
+                T = T * _sense_gain(xb, buffers.get(k))
         T = np.array(T, dtype=np.float64)
         T.setflags(write=False)
         return cache.put(circuit, T)
@@ -119,20 +140,24 @@ class IdealBackend(BackendBase):
     def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
         t0 = time.perf_counter()
         net = as_network(circuit)
-        x = check_voltages(V, net.n_inputs)
+        x = drive_inputs(net, V)
         if nodes:
             raise InputError("the ideal backend has no internal nodes; drop nodes=")
         ignored = _warn_ignored(net)
         currents, voltages = [], []
         power = np.zeros(x.shape[0])
-        for xb in net.layers:
+        buffers = net.buffers
+        for k, xb in enumerate(net.layers):
             i_out, i_src = cell_currents(xb, x)
             power += np.sum(x * i_src, axis=1)
             v_out = i_out * xb.r_ref if xb.r_ref is not None else np.zeros_like(i_out)
             currents.append(i_out)
             voltages.append(v_out)
-            x = v_out
-        return Solution.from_layers(
+            if k in buffers:
+                x = buffers[k].apply(i_out * xb.r_tia if xb.r_tia is not None else v_out)
+            else:
+                x = v_out
+        sol = Solution.from_layers(
             currents,
             voltages,
             power,
@@ -141,3 +166,10 @@ class IdealBackend(BackendBase):
             sensed_by_voltage=net.layers[-1].r_ref is not None,
             ignored=ignored,
         )
+        return convert_outputs(net, sol)
+
+
+def _sense_gain(xb: Crossbar, buf: Buffer | None) -> float:
+    """Volts handed to the next layer per ampere of layer ``xb``'s outputs (r_ref or r_tia, times gain)."""
+    r = xb.r_ref if xb.r_ref is not None else xb.r_tia
+    return float(r) * (1.0 if buf is None else buf.gain)  # type: ignore[arg-type]

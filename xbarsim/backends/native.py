@@ -10,23 +10,30 @@
 conductances ngspice puts from drain and source to the grounded bulk are kept in both modes.
 Outputs follow :class:`~xbarsim.solution.Solution`: currents into virtual-ground sense nodes,
 sense voltages of r_ref layers (their current is V / r_ref), power delivered by the input sources.
+
+A network with buffered boundaries is solved segment by segment (:attr:`Network.segments`): an
+ideal buffer draws no current, so each passive segment is an independent circuit whose inputs are
+the previous segment's buffered outputs; each segment keeps its own cached factorization. The
+first layer's driver and the last layer's ADC are the shared functions every backend applies.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import weakref
 
 import numpy as np
 
-from .._validate import check_real, check_voltages
-from ..circuit import Circuit, as_network
+from .._validate import check_real
+from ..circuit import Circuit, as_network, convert_outputs, drive_inputs, periphery_nonlinear
 from ..errors import ConvergenceError, InputError
 from ..native.linear import Transfer, transfer
 from ..native.mna import MOS_MODES, Mna, node_index, stamp
 from ..native.newton import NewtonOptions, NewtonSolver, _Failed
 from ..solution import Solution
 from ..spice.models import DEFAULT_GMIN
+from ..topology import segment_node
 
 _ORDERINGS = ("MMD_AT_PLUS_A", "MMD_ATA", "COLAMD", "NATURAL")
 #: Nonlinear batches are solved in chunks of about this many unknowns in total (K vectors at once).
@@ -59,7 +66,8 @@ class NativeBackend:
     cache_size:
         Number of circuits whose factorization/transfer data are kept (keyed by object identity).
     chunk:
-        Vectors Newton solves together in one block-diagonal system (0: about 10,000 unknowns in all, at most 32).
+        Vectors Newton solves together in one block-diagonal system (0: about 10,000 unknowns in all,
+        at most 32).
     """
 
     name = "native"
@@ -130,25 +138,81 @@ class NativeBackend:
         return entry.transfers[ids]
 
     def is_linear(self, circuit: Circuit) -> bool:
-        """True when the stamped circuit is linear (resistor cells, or 1t1r with ``mos="linear"``)."""
-        return bool(self._entry(circuit).mna.is_linear)
+        """True when the stamped circuit is linear (resistor cells, or 1t1r with ``mos="linear"``)
+        and its periphery too (no driver or buffer offset, DAC, clamp or ADC)."""
+        net = as_network(circuit)
+        if periphery_nonlinear(net):
+            return False
+        segments = net.segments if net.buffers else (circuit,)  # the object the cache is keyed by
+        return all(bool(self._entry(seg).mna.is_linear) for seg in segments)
 
     def transfer_matrix(self, circuit: Circuit) -> np.ndarray:
-        """(M0, N) ``T`` with ``solve(circuit, V).currents == V @ T``, from the cached :meth:`transfer`."""
-        tr = self.transfer(circuit)
-        layers = as_network(circuit).layers
-        r_ref = layers[-1].r_ref
-        col = tr.cols["amm"] if r_ref is None else tr.cols[f"sense{len(layers) - 1}"]
-        if np.any(tr.k0[col]):
-            raise InputError("the outputs are affine in the inputs (fixed sources): no transfer matrix")
-        return tr.K[:, col] if r_ref is None else tr.K[:, col] / r_ref
+        """(M0, N) ``T`` with ``solve(circuit, V).currents == V @ T``, from the cached :meth:`transfer`.
+
+        Across a buffered boundary the segments' matrices chain through the sensing resistance
+        (r_ref or r_tia) and the buffer gain.
+        """
+        net = as_network(circuit)
+        extra = periphery_nonlinear(net)
+        if extra:
+            raise InputError(f"the circuit's {', '.join(extra)} is not linear: no transfer matrix, solve it")
+        T = np.eye(net.n_inputs)
+        k = -1  # index in `net` of the current segment's last layer
+        for seg in net.segments if net.buffers else (circuit,):
+            if k >= 0:  # the buffer after layer k: volts per ampere of its sensed outputs
+                xb = net.layers[k]
+                T = T * (float(xb.r_ref if xb.r_ref is not None else xb.r_tia) * net.buffers[k].gain)  # type: ignore[arg-type]
+            tr = self.transfer(seg)
+            layers = as_network(seg).layers
+            r_ref = layers[-1].r_ref
+            col = tr.cols["amm"] if r_ref is None else tr.cols[f"sense{len(layers) - 1}"]
+            if np.any(tr.k0[col]):
+                raise InputError("the outputs are affine in the inputs (fixed sources): no transfer matrix")
+            Ts = tr.K[:, col] if r_ref is None else tr.K[:, col] / r_ref
+            T = Ts if k < 0 else T @ Ts
+            k += len(layers)
+        return T
 
     # ------------------------------------------------------------------ solve
     def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
         t0 = time.perf_counter()
         net = as_network(circuit)
-        x = check_voltages(V, net.n_inputs)
+        x = drive_inputs(net, V)
         nodes = tuple(nodes)
+        if not net.buffers:
+            sol = self._solve_passive(circuit, x, nodes)
+        else:
+            where = [segment_node(net, n) for n in nodes]
+            parts = []
+            buffers = net.buffers
+            node_v: dict[str, np.ndarray] = {}
+            k = -1
+            for s, seg in enumerate(net.segments):
+                local = tuple(dict.fromkeys(ln for si, ln in where if si == s))
+                part = self._solve_passive(seg, x, local)
+                for name, (si, ln) in zip(nodes, where):
+                    if si == s:
+                        node_v[name] = part.node_voltages[ln]
+                parts.append(part)
+                k += len(seg.layers)
+                if k in buffers:
+                    xb = net.layers[k]
+                    sensed = part.currents * xb.r_tia if xb.r_tia is not None else part.voltages
+                    x = buffers[k].apply(sensed)
+            sol = Solution.from_layers(
+                [c for p in parts for c in p.layer_currents],
+                [v for p in parts for v in p.layer_voltages],
+                np.sum([p.power for p in parts], axis=0),
+                backend=self.name,
+                seconds=0.0,
+                sensed_by_voltage=net.layers[-1].r_ref is not None,
+                node_voltages=node_v,
+            )
+        return dataclasses.replace(convert_outputs(net, sol), seconds=time.perf_counter() - t0)
+
+    def _solve_passive(self, circuit: Circuit, x: np.ndarray, nodes: tuple[str, ...]) -> Solution:
+        """Solve a circuit without buffers for driven inputs ``x`` (no ADC); cached per ``circuit``."""
+        net = as_network(circuit)
         entry = self._entry(circuit)
         mna = entry.mna
         if mna.is_linear:
@@ -177,7 +241,7 @@ class NativeBackend:
             voltages,
             power,
             backend=self.name,
-            seconds=time.perf_counter() - t0,
+            seconds=0.0,
             sensed_by_voltage=net.layers[-1].r_ref is not None,
             node_voltages={name: node_v[:, k].copy() for k, name in enumerate(nodes)},
         )

@@ -8,7 +8,11 @@ Outputs (see :class:`~xbarsim.solution.Solution`):
   current through the reference resistor; for the last layer that is all the current the
   column delivers);
 * ``power`` = sum over the network inputs of ``V_i * I_i``, ``I_i`` the current the source delivers
-  (the sources of layer k > 0 are the previous layer's reference resistors, part of the circuit).
+  (the sources of layer k > 0 are the previous layer's reference resistors, part of the circuit),
+  plus what the buffers of a buffered network deliver.
+
+The deck carries the driven voltages (after the first layer's driver) and a B source per buffered
+column; the last layer's ADC is applied to the solution afterwards, as in every backend.
 
 ``options`` are whitelisted ngspice ``.options`` (see :data:`xbarsim.netlist.OPTION_KEYS`); with
 ngspice's default ``reltol = 1e-3`` nonlinear cells converge to a few 1e-5 relative, pass
@@ -27,7 +31,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from .._validate import check_finite_result, check_int, check_voltages
-from ..circuit import Circuit, Network, as_network
+from ..circuit import Circuit, Network, as_network, convert_outputs
 from ..errors import InputError, SimulationError
 from ..netlist import Deck, build_deck, check_options, checked_topology
 from ..solution import Solution
@@ -62,7 +66,7 @@ def solution_from_raw(
     for L, xb in enumerate(net.layers):
         vecs = deck.sense_vectors[L]
         if vecs is None:
-            i = np.stack([vec(v) for v in deck.ammeter_vectors], axis=1)
+            i = np.stack([vec(v) for v in deck.layer_ammeters[L]], axis=1)
             currents.append(i)
             voltages.append(np.zeros_like(i))
         else:
@@ -71,6 +75,9 @@ def solution_from_raw(
             currents.append(v / xb.r_ref)
     delivered = -np.stack([vec(v) for v in deck.source_vectors], axis=1)
     power = np.sum(x * delivered, axis=1)
+    for volts, amps in deck.buffer_vectors.values():
+        v_buf = np.stack([vec(v) for v in volts], axis=1)
+        power = power - np.sum(v_buf * np.stack([vec(a) for a in amps], axis=1), axis=1)
     check_finite_result(power, "power", backend)
     node_voltages = {
         name: (np.zeros(B) if v is None else vec(v).copy()) for name, v in deck.node_vectors.items()
@@ -143,13 +150,13 @@ class DeckBackend(BackendBase):
             raw_bytes, console = self.run(deck.text)
             raw = parse_raw(raw_bytes)
             log.debug("%s: %d vector(s) in %.3f s", self.name, chunk.shape[0], time.perf_counter() - t1)
+            assert deck.inputs is not None  # the driven voltages (the first layer's driver applied)
             parts.append(
-                solution_from_raw(net, chunk, deck, raw, console, self.name, time.perf_counter() - t1)
+                solution_from_raw(net, deck.inputs, deck, raw, console, self.name, time.perf_counter() - t1)
             )
         seconds = time.perf_counter() - t0
-        if len(parts) == 1:
-            return dataclasses.replace(parts[0], seconds=seconds)
-        return Solution.concatenate(parts, seconds)
+        sol = parts[0] if len(parts) == 1 else Solution.concatenate(parts, seconds)
+        return dataclasses.replace(convert_outputs(circuit, sol), seconds=seconds)
 
 
 class NgspiceBackend(DeckBackend):

@@ -45,7 +45,25 @@ def _add_circuit_options(p: argparse.ArgumentParser) -> None:
         help="diode threshold of the ideal law (default 0.65)",
     )
     p.add_argument(
-        "--r-wire", type=float, default=0.0, metavar="OHM", help="resistance of each wire segment (default 0)"
+        "--r-wire",
+        type=float,
+        default=None,
+        metavar="OHM",
+        help="resistance of each row and column wire segment (default 0)",
+    )
+    p.add_argument(
+        "--r-row",
+        type=float,
+        default=None,
+        metavar="OHM",
+        help="word-line (row) segment resistance (default: --r-wire)",
+    )
+    p.add_argument(
+        "--r-col",
+        type=float,
+        default=None,
+        metavar="OHM",
+        help="bit-line (column) segment resistance (default: --r-wire)",
     )
     p.add_argument(
         "--r-driver", type=float, default=0.0, metavar="OHM", help="input driver resistance (default 0)"
@@ -63,6 +81,33 @@ def _add_circuit_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="OHM",
         help="reference resistor to ground: outputs become its voltages",
+    )
+    p.add_argument(
+        "--input-offset",
+        type=float,
+        default=0.0,
+        metavar="VOLT",
+        help="driver offset added to the rows (default 0)",
+    )
+    p.add_argument(
+        "--offset-rows",
+        choices=("all", "active"),
+        default="all",
+        help="rows that get the offset: all, or only those asked for a nonzero voltage (default all)",
+    )
+    p.add_argument(
+        "--dac-bits", type=int, default=None, metavar="B", help="quantize input voltages to 2**B levels"
+    )
+    p.add_argument("--dac-range", default=None, metavar="LO,HI", help="DAC range in volts (with --dac-bits)")
+    p.add_argument(
+        "--adc-bits", type=int, default=None, metavar="B", help="convert the outputs with a B-bit ADC"
+    )
+    p.add_argument(
+        "--adc-range",
+        type=float,
+        default=None,
+        metavar="VALUE",
+        help="ADC full scale (A, or V with --r-ref): codes span [-VALUE, VALUE]",
     )
 
 
@@ -96,7 +141,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out",
         "-o",
         metavar="FILE",
-        help="write (B, N) outputs (.npy or .csv): amperes, or volts with --r-ref",
+        help="write (B, N) outputs (.npy or .csv): amperes, or volts with --r-ref (after the ADC if any)",
     )
     p.add_argument(
         "--netlist",
@@ -125,11 +170,46 @@ def _circuit_and_inputs(args: argparse.Namespace):
         G=G if G.ndim != 1 else G[:, None],
         cell=cell,
         r_wire=args.r_wire,
+        r_row=args.r_row,
+        r_col=args.r_col,
         r_driver=args.r_driver,
         r_sense=args.r_sense,
         r_ref=args.r_ref,
+        driver=_driver(args),
+        adc=_adc(args),
     )
     return xb, check_voltages(V, xb.n_inputs)
+
+
+def _driver(args: argparse.Namespace):
+    from ..errors import InputError
+    from ..periphery import Driver
+
+    lo = hi = None
+    if args.dac_range is not None:
+        parts = args.dac_range.split(",")
+        if len(parts) != 2:
+            raise InputError(f"--dac-range must look like LO,HI (volts), got {args.dac_range!r}")
+        try:
+            lo, hi = (float(p) for p in parts)
+        except ValueError:
+            raise InputError(f"--dac-range must be two numbers LO,HI, got {args.dac_range!r}") from None
+    return Driver(
+        offset=args.input_offset, offset_inputs=args.offset_rows, bits=args.dac_bits, v_min=lo, v_max=hi
+    )
+
+
+def _adc(args: argparse.Namespace):
+    from ..errors import InputError
+    from ..periphery import ADC
+
+    if args.adc_bits is None:
+        if args.adc_range is not None:
+            raise InputError("--adc-range needs --adc-bits")
+        return None
+    if args.adc_range is None:
+        raise InputError("--adc-bits needs --adc-range VALUE (the full scale of the outputs)")
+    return ADC(bits=args.adc_bits, full_scale=args.adc_range)
 
 
 def _write_text(path: str, text: str) -> None:
@@ -252,6 +332,7 @@ def run_solve(args: argparse.Namespace) -> int:
         "output": "voltage" if sol.sensed_by_voltage else "current",
         "max_abs_current": float(np.max(np.abs(sol.currents))),
         "max_abs_output": float(np.max(np.abs(out))),
+        "max_abs_analog_output": float(np.max(np.abs(sol.analog_outputs))),
         "power_w": {
             "mean": float(np.mean(sol.power)),
             "max": float(np.max(sol.power)),

@@ -117,6 +117,8 @@ def stamp(circuit: Circuit, *, mos: str = "level1", gmin: float = 1e-12) -> Mna:
     if mos not in MOS_MODES:
         raise InputError(f"unknown mos option {mos!r}; choose one of {', '.join(MOS_MODES)}")
     net = as_network(circuit)
+    if net.buffers:
+        raise InputError("a buffered network is stamped segment by segment (Network.segments), not as one")
     topo = build(circuit)
     n = topo.n_nodes
     rows: list[np.ndarray] = []
@@ -178,9 +180,10 @@ def stamp(circuit: Circuit, *, mos: str = "level1", gmin: float = 1e-12) -> Mna:
         if parts_m:
             mosfets = Mosfets(*(np.concatenate([p[i] for p in parts_m]) for i in range(6)))
 
-    r = np.concatenate(rows)
-    c = np.concatenate(cols)
-    v = np.concatenate(vals)
+    empty = [np.zeros(0, dtype=np.int64)]  # an all-open array with ideal wires has no element at all
+    r = np.concatenate(rows or empty)
+    c = np.concatenate(cols or empty)
+    v = np.concatenate(vals or [np.zeros(0)])
     Y = sp.coo_matrix((v, (r, c)), shape=(n, n)).tocsr()
     Y.sum_duplicates()
 
