@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._validate import check_int
 from ..circuit import CellModel
 from ..devices import LevelTable, preset, preset_for_levels
 from ..errors import InputError
@@ -38,10 +39,14 @@ from ..mapping import (
     TileSolver,
     augment,
     calibrate,
+    calibrate_converters,
     map_model,
     model_forward,
+    parse_adc_range,
+    with_converters,
 )
 from ..nn.keras_models import Op, forward, n_synapses, weighted
+from ..periphery import MAX_BITS
 from ..quant import QuantResult, quantize_lloyd, quantize_quantile, quantize_weight_range
 
 log = logging.getLogger(__name__)
@@ -115,6 +120,14 @@ class InferenceConfig:
     calibration:
         Per-column digital gain trim of every tile (``"none"``, ``"uniform"`` or ``"data"``,
         see :func:`xbarsim.mapping.calibrate_layer`); ``"data"`` needs calibration images.
+    adc_bits:
+        ``None`` (no ADC) or the resolution of an ADC on every sensed tile column (raw column
+        current, before gains and the pair difference; see :mod:`xbarsim.mapping.converters`).
+    adc_range:
+        ADC full scale in amperes, or ``"auto"``: per column from the circuit's currents on the
+        calibration images (``x_cal`` of :func:`evaluate`, training images).
+    dac_bits:
+        ``None`` (exact read voltages) or the resolution of a DAC on every layer's read voltages.
     batch:
         Images per evaluation batch.
     """
@@ -131,6 +144,9 @@ class InferenceConfig:
     backend_options: dict[str, Any] = field(default_factory=dict)
     linear: bool | None = None
     calibration: str = "none"
+    adc_bits: int | None = None
+    adc_range: float | str = "auto"
+    dac_bits: int | None = None
     batch: int = 1000
 
     def __post_init__(self) -> None:
@@ -144,8 +160,11 @@ class InferenceConfig:
             )
         if self.cell not in ("1t1r", "resistor"):
             raise InputError(f"cell must be '1t1r' or 'resistor', got {self.cell!r}")
-        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
-            raise InputError(f"batch must be an integer >= 1, got {self.batch!r}")
+        check_int(self.batch, "batch", minimum=1)
+        for name in ("adc_bits", "dac_bits"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, minimum=1, maximum=MAX_BITS)
+        parse_adc_range(self.adc_range, "adc_range")
 
     def level_table(self) -> LevelTable:
         if self.table is not None:
@@ -172,6 +191,22 @@ def build_circuit(ops: list[Op], config: InferenceConfig) -> tuple[list[Op], lis
     return qops, results, mapped
 
 
+def apply_converters(
+    mapped: MappedModel, solver: TileSolver, config: InferenceConfig, x_cal: np.ndarray | None
+) -> MappedModel:
+    """``mapped`` with the converters ``config`` asks for; auto-ranged ADCs calibrated on ``x_cal``."""
+    if config.adc_bits is None and config.dac_bits is None:
+        return mapped
+    mapped = with_converters(
+        mapped, adc_bits=config.adc_bits, adc_range=config.adc_range, dac_bits=config.dac_bits
+    )
+    if config.adc_bits is not None and parse_adc_range(config.adc_range) is None:
+        if x_cal is None:
+            raise InputError("an ADC with range 'auto' needs calibration images (x_cal)")
+        mapped = calibrate_converters(mapped, solver, x_cal)
+    return mapped
+
+
 def evaluate(
     ops: list[Op],
     x: np.ndarray,
@@ -189,8 +224,9 @@ def evaluate(
     ideal product of the same inputs), ``levels_used`` per layer and timings in seconds:
     ``seconds_map`` (quantize + map), ``seconds_quantized`` (ideal-product pipeline),
     ``seconds_circuit`` (circuit pipeline, including solver setup and calibration) and ``seconds``
-    (total). ``x_cal`` are the calibration images for ``config.calibration == "data"`` (use training
-    images, never the test set).
+    (total). ``x_cal`` are the calibration images for ``config.calibration == "data"`` and for an
+    ADC with ``adc_range="auto"`` (use training images, never the test set); ADC full scales are
+    fitted after the gain calibration, on the calibrated circuit.
     """
     t_all = time.perf_counter()
     x = np.asarray(x)
@@ -221,6 +257,7 @@ def evaluate(
             if config.calibration == "data" and x_cal is None:
                 raise InputError("data calibration needs calibration images (x_cal)")
             mapped = calibrate(mapped, solver, config.calibration, x_cal)  # type: ignore[arg-type]
+        mapped = apply_converters(mapped, solver, config, x_cal)
         acc_c = accuracy(batched(lambda xb: model_forward(mapped, xb, solver, errors=errors)), y)
         t_c = time.perf_counter() - t0
     if config.method in PER_LAYER:
@@ -267,6 +304,11 @@ def format_report(r: dict[str, Any]) -> str:
         (
             f"cell {c['cell']}  r_wire {c['r_wire']:g} ohm  scheme {c['scheme']}  backend {r['backend']}  "
             f"calibration {c['calibration']}"
+        ),
+        (
+            f"converters  ADC {c['adc_bits'] if c['adc_bits'] else '-'} bits"
+            f"{' range ' + str(c['adc_range']) if c['adc_bits'] else ''}  "
+            f"DAC {c['dac_bits'] if c['dac_bits'] else '-'} bits"
         ),
         f"accuracy  float {r['accuracy_float']:.4f}  quantized {r['accuracy_quantized']:.4f}  "
         + (f"circuit {r['accuracy_circuit']:.4f}" if r["accuracy_circuit"] is not None else "circuit -"),
@@ -320,6 +362,7 @@ def kruskal_mlp_cnn(acc_mlp: list[float], acc_cnn: list[float]) -> dict[str, flo
 __all__ = [
     "InferenceConfig",
     "accuracy",
+    "apply_converters",
     "build_circuit",
     "evaluate",
     "format_report",
