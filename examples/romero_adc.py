@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         rows,
         out / "romero_adc_bits.png",
         f"784-{args.hidden}-10 MLP ({args.epochs} epochs, {args.method}), {args.tile}x{args.tile} 1T1R "
-        f"tiles, {args.r_wire:g} ohm wires, {xt.shape[0]} test images, ranges from {x_cal.shape[0]} train",
+        f"tiles, {args.r_wire:g} ohm wires\n{xt.shape[0]} test images, ADC ranges from "
+        f"{x_cal.shape[0]} training images" + (f", DAC {args.dac_bits} bits" if args.dac_bits else ""),
     )
     print(f"{len(rows)} runs in {time.perf_counter() - t_start:.0f} s -> {out}")
     return 0

@@ -138,7 +138,7 @@ class InferenceConfig:
     table: str | None = None
     scheme: str = "differential"
     tile: int = DEFAULT_TILE
-    cell: str = "1t1r"
+    cell: Literal["1t1r", "resistor"] = "1t1r"
     r_wire: float = 0.0
     backend: str = "ideal"
     backend_options: dict[str, Any] = field(default_factory=dict)
