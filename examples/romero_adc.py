@@ -82,7 +82,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--calibration", default="none", choices=("none", "uniform", "data"))
     ap.add_argument("--tile", type=int, default=128)
     ap.add_argument("--r-wire", type=float, default=1.0)
-    ap.add_argument("--cal-images", type=int, default=1000, help="training images for the ADC ranges")
+    ap.add_argument("--cal-images", type=int, default=10000, help="training images for the ADC ranges")
     ap.add_argument("--train-limit", type=int, default=None)
     ap.add_argument("--test-limit", type=int, default=None)
     ap.add_argument("--quick", action="store_true", help="tiny smoke run")
