@@ -281,7 +281,11 @@ def test_cli_converters_end_to_end(capsys, tmp_path, tiny_keras) -> None:
     assert coarse["backend"] == "native" and coarse["n_images"] == 50
     assert coarse["config"]["adc_range"] == "auto" and coarse["config"]["dac_bits"] == 2
     assert coarse["layer_errors"][0]["rms_relative"] > fine["layer_errors"][0]["rms_relative"]
-    assert "ADC 3 bits range auto  DAC 2 bits" in out
+    assert "ADC 3 bits range auto  DAC 2 bits" in out and "ADC full scale" in out
+    hidden, output = coarse["converters"]
+    assert hidden["adc_bits"] == output["adc_bits"] == 3 and hidden["dac_bits"] == 2
+    assert 0 < hidden["adc_full_scale_min"] <= hidden["adc_full_scale_max"] < 1e-2
+    assert ref["converters"] == []
 
 
 @requires_tf

@@ -40,6 +40,7 @@ from ..mapping import (
     augment,
     calibrate,
     calibrate_converters,
+    describe_converters,
     map_model,
     model_forward,
     parse_adc_range,
@@ -220,9 +221,10 @@ def evaluate(
 
     Returns a JSON-ready dict with ``accuracy_float``, ``accuracy_quantized``, ``accuracy_circuit``
     (``None`` when ``circuit=False``), ``n_synapses`` (weights + biases), ``n_tiles``, ``n_cells``,
-    ``layer_errors`` (per mapped layer: max and rms relative error of circuit pre-activations vs the
-    ideal product of the same inputs), ``levels_used`` per layer and timings in seconds:
-    ``seconds_map`` (quantize + map), ``seconds_quantized`` (ideal-product pipeline),
+    ``converters`` (per mapped layer: DAC/ADC bits and the range of the ADC full scales, empty
+    without converters), ``layer_errors`` (per mapped layer: max and rms relative error of circuit
+    pre-activations vs the ideal product of the same inputs), ``levels_used`` per layer and timings
+    in seconds: ``seconds_map`` (quantize + map), ``seconds_quantized`` (ideal-product pipeline),
     ``seconds_circuit`` (circuit pipeline, including solver setup and calibration) and ``seconds``
     (total). ``x_cal`` are the calibration images for ``config.calibration == "data"`` and for an
     ADC with ``adc_range="auto"`` (use training images, never the test set); ADC full scales are
@@ -276,6 +278,7 @@ def evaluate(
         "n_tiles": mapped.n_tiles,
         "n_cells": mapped.n_cells,
         "layer_errors": [e.as_dict() for e in errors],
+        "converters": describe_converters(mapped) if mapped.converters is not None else [],
         "levels_used": levels_used,
         "table": {
             "name": table.name,
@@ -313,6 +316,12 @@ def format_report(r: dict[str, Any]) -> str:
         f"accuracy  float {r['accuracy_float']:.4f}  quantized {r['accuracy_quantized']:.4f}  "
         + (f"circuit {r['accuracy_circuit']:.4f}" if r["accuracy_circuit"] is not None else "circuit -"),
     ]
+    for cv in r.get("converters", []):
+        if cv.get("adc_full_scale_min") is not None:
+            lines.append(
+                f"  layer {cv['layer']:<10} ADC full scale {cv['adc_full_scale_min']:.3e} .. "
+                f"{cv['adc_full_scale_max']:.3e} A ({'signed' if cv['adc_signed'] else 'unsigned'})"
+            )
     for e in r["layer_errors"]:
         lines.append(
             f"  layer {e['layer']:<10} circuit vs ideal product: max rel {e['max_relative']:.3e}  "

@@ -18,7 +18,14 @@ The package is split by concern; every public name is importable from ``xbarsim.
 from __future__ import annotations
 
 from .calibration import CALIBRATIONS, Calibration, calibrate, calibrate_layer, layer_inputs
-from .converters import LayerConverters, calibrate_converters, parse_adc_range, signed_inputs, with_converters
+from .converters import (
+    LayerConverters,
+    calibrate_converters,
+    describe_converters,
+    parse_adc_range,
+    signed_inputs,
+    with_converters,
+)
 from .evaluate import (
     TILE_CACHE,
     LayerError,
@@ -53,6 +60,7 @@ __all__ = [
     "calibrate_converters",
     "calibrate_layer",
     "combine_tiles",
+    "describe_converters",
     "ideal_forward",
     "input_voltages",
     "layer_forward",

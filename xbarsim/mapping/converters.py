@@ -180,6 +180,24 @@ def calibrate_converters(
     return replace(model, converters=tuple(new))
 
 
+def describe_converters(model: MappedModel) -> list[dict[str, Any]]:
+    """Per mapped layer: DAC and ADC bits and the range of the ADC full scales (amperes), JSON-ready."""
+    out: list[dict[str, Any]] = []
+    for layer, conv in zip(model.layers, model.converters or (None,) * len(model.layers)):
+        row: dict[str, Any] = {"layer": layer.name, "dac_bits": None, "adc_bits": None}
+        if conv is not None and conv.dac is not None:
+            row["dac_bits"] = conv.dac.bits
+        if conv is not None and conv.adcs:
+            fs = [np.asarray(a.full_scale, dtype=np.float64) for a in conv.adcs if a.full_scale is not None]
+            row["adc_bits"] = conv.adcs[0].bits
+            row["adc_signed"] = conv.adcs[0].signed
+            if fs:
+                row["adc_full_scale_min"] = float(min(f.min() for f in fs))
+                row["adc_full_scale_max"] = float(max(f.max() for f in fs))
+        out.append(row)
+    return out
+
+
 def _calibrated(adc: ADC, I: np.ndarray, bound: np.ndarray, percentile: float) -> ADC:
     """``adc`` calibrated on currents I; a tile the calibration data never drives gets its ideal bound.
 
@@ -196,6 +214,7 @@ __all__ = [
     "NON_NEGATIVE",
     "LayerConverters",
     "calibrate_converters",
+    "describe_converters",
     "parse_adc_range",
     "signed_inputs",
     "with_converters",
