@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import requires_plot, requires_tf
+from conftest import requires_ngspice, requires_plot, requires_pyspice, requires_tf
 
 from xbarsim.circuit import CellModel
 from xbarsim.cli import main
@@ -169,6 +169,35 @@ def test_fixed_range_clips_and_dac(images, solver) -> None:
     ref2 = layer_forward(out, H, solver)
     assert np.max(np.abs(got2 - ref2)) > 0
     np.testing.assert_allclose(got2, want2, rtol=1e-6, atol=1e-9 * np.max(np.abs(want2)))
+
+
+@pytest.mark.parametrize(
+    "backend, linear",
+    [
+        ("ideal", None),
+        ("native", True),  # transfer matrix: ADC after V @ T
+        ("native", False),  # direct solves
+        pytest.param("ngspice", False, marks=requires_ngspice),
+        pytest.param("pyspice", False, marks=requires_pyspice),
+    ],
+)
+def test_every_backend_converts_its_own_currents(backend, linear) -> None:
+    """Small 2-layer net on wired resistor tiles: ADC+DAC outputs equal that backend's currents by hand."""
+    rng = np.random.default_rng(5)
+    ops = [
+        Dense(rng.normal(size=(10, 4)), rng.normal(size=4) * 0.1, "relu", "h"),
+        Dense(rng.normal(size=(4, 3)), rng.normal(size=3) * 0.1, "softmax", "o"),
+    ]
+    model = map_model(ops, preset_for_levels(4), tile=8, r_wire=2.0)
+    solver = TileSolver(backend, linear=linear)
+    x = (rng.random((6, 10)) > 0.5).astype(float)
+    conv = calibrate_converters(with_converters(model, adc_bits=3, dac_bits=2), solver, x)
+    layer, c = model.layers[0], conv.converters[0]
+    want, _ = _hand_layer(layer, x, solver, [a.full_scale for a in c.adcs], 3, dac_bits=2)
+    got = layer_forward(layer, x, solver, c)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * np.max(np.abs(want)))
+    z = model_forward(conv, x, solver)
+    assert z.shape == (6, 3) and np.all(np.isfinite(z))
 
 
 def test_converters_survive_with_layers_and_bad_values(images, solver) -> None:
