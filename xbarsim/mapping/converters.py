@@ -8,7 +8,9 @@ Where they sit (the digital periphery of every tile):
   driven like any other row). Binary pixels (0 or v_read) and the bias row of the first layer are
   levels at any ``bits >= 1``, so the first layer is exact; later layers see their digital
   activations quantized. A layer whose inputs can be negative (its previous weighted layer has no
-  rectifying activation) gets a DAC over ``[-v_read, v_read]`` and a signed ADC.
+  rectifying activation) gets a DAC over ``[-v_read, v_read]`` and a signed ADC; both are
+  mid-rise (:func:`xbarsim.periphery.quantize_uniform`: an even number of levels, so 0 itself
+  becomes +-lsb/2). The Romero-Zaliz networks rectify every hidden layer, so theirs are unsigned.
 * **ADC** (:class:`xbarsim.periphery.ADC`): one converter per sensed column of every tile, on
   the raw column current, *before* the digital gain trim (:func:`~xbarsim.mapping.calibrate`),
   the differential (or reference) subtraction and the addition of the row tiles' partial sums.
