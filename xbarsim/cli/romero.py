@@ -115,7 +115,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=500,
         metavar="N",
-        help="training images for --calibrate data (default 500)",
+        help="training images for --calibrate data and --adc-range auto (default 500)",
+    )
+    i.add_argument(
+        "--adc-bits",
+        type=int,
+        metavar="B",
+        help="ADC of B bits (1-24) on every sensed tile column (raw column current, before the pair "
+        "difference and the partial-sum addition); default: no ADC",
+    )
+    i.add_argument(
+        "--adc-range",
+        default="auto",
+        metavar="auto|AMPS",
+        help="ADC full scale: auto (default: per column, the largest current on --cal-images training "
+        "images through the same circuit) or a current in amperes for every column",
+    )
+    i.add_argument(
+        "--dac-bits",
+        type=int,
+        metavar="B",
+        help="DAC of B bits (1-24) on every layer's read voltages over [0, v_read] (binary pixels stay "
+        "exact); default: exact voltages",
     )
     i.add_argument("--batch", type=int, default=1000, metavar="N", help="images per batch (default 1000)")
     i.add_argument("--json", metavar="FILE", help="write the full result as JSON")
@@ -208,6 +229,16 @@ def run_infer(args: argparse.Namespace) -> int:
     check_int(args.cal_images, "--cal-images", minimum=1)
     check_real(args.r_wire, "--r-wire", nonneg=True)
     check_real(args.timeout, "--timeout", positive=True)
+    from ..mapping.converters import parse_adc_range
+    from ..periphery import MAX_BITS
+
+    for flag, bits in (("--adc-bits", args.adc_bits), ("--dac-bits", args.dac_bits)):
+        if bits is not None:
+            check_int(bits, flag, minimum=1, maximum=MAX_BITS)
+    adc_fs = parse_adc_range(args.adc_range, "--adc-range")
+    if args.adc_bits is None and args.adc_range != "auto":
+        raise InputError("--adc-range needs --adc-bits")
+    need_train = args.calibrate == "data" or (args.adc_bits is not None and adc_fs is None)
     opts: dict = {"mos": args.mos} if args.backend == "native" else {}
     if args.backend == "ngspice":
         opts["timeout"] = args.timeout
@@ -224,6 +255,9 @@ def run_infer(args: argparse.Namespace) -> int:
         backend_options=opts,
         batch=args.batch,
         calibration=args.calibrate,
+        adc_bits=args.adc_bits,
+        adc_range="auto" if adc_fs is None else adc_fs,
+        dac_bits=args.dac_bits,
     )
     config.level_table()  # fail early on an unknown table
     model_path = Path(args.model)
@@ -233,7 +267,7 @@ def run_infer(args: argparse.Namespace) -> int:
         raise InputError(f"--model must be a .keras file written by 'xbarsim train', got {args.model!r}")
     if args.json:
         _check_output(args.json, "--json")
-    _check_data(args, "test", *(("train",) if args.calibrate == "data" else ()))
+    _check_data(args, "test", *(("train",) if need_train else ()))
     from ..sweep.experiments import check_backend
 
     check_backend(args.backend)  # ngspice / libngspice present before the long run
@@ -249,7 +283,7 @@ def run_infer(args: argparse.Namespace) -> int:
         args.dataset,
     )
     x_cal = None
-    if args.calibrate == "data":
+    if need_train:
         x_cal, _ = load_binary(args.dataset, "train", data_dir=args.data_dir, limit=args.cal_images)
     result = evaluate(ops, x, y, config, x_cal=x_cal)
     result["model"] = str(args.model)

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import numpy as np
 
 from ..errors import InputError
+from ..periphery import MAX_BITS
 from ..sweep.experiments import (
     Mode,
     P,
@@ -84,6 +85,14 @@ def _test_set(dataset: str, n_test: int, data_dir: str | None) -> tuple[np.ndarr
     from ..datasets.idx import load_binary
 
     return load_binary(dataset, "test", data_dir=data_dir, limit=n_test)
+
+
+@functools.lru_cache(maxsize=4)
+def _calibration_images(dataset: str, n: int, data_dir: str | None) -> np.ndarray:
+    """The first n training images: what auto-ranged ADCs are calibrated on (never the test set)."""
+    from ..datasets.idx import load_binary
+
+    return load_binary(dataset, "train", data_dir=data_dir, limit=n)[0]
 
 
 def sample_mapped_model(mapped: Any, dist: Any, rng: np.random.Generator, **variability: Any) -> Any:
@@ -162,14 +171,29 @@ def mnist_mc(
     read_noise: ReadNoise = 0.0,
     stuck_hrs_rate: StuckHrs = 0.0,
     stuck_lrs_rate: StuckLrs = 0.0,
+    adc_bits: Annotated[
+        int, P("ADC bits on every sensed tile column (0 = no ADC)", minimum=0, maximum=MAX_BITS)
+    ] = 0,
+    adc_range: Annotated[
+        float,
+        P("ADC full scale in amperes (0 = auto: per column on cal_images training images)", minimum=0.0),
+    ] = 0.0,
+    dac_bits: Annotated[
+        int, P("DAC bits on every layer's read voltages (0 = exact voltages)", minimum=0, maximum=MAX_BITS)
+    ] = 0,
+    cal_images: Annotated[int, P("training images an auto-ranged ADC is calibrated on", minimum=1)] = 500,
     seed: Seed = 0,
     trial: Trial = 0,
 ) -> dict[str, float]:
-    """One Monte-Carlo trial of the Romero-Zaliz 2021 MLP on tiled 1T1R crossbars."""
+    """One Monte-Carlo trial of the Romero-Zaliz 2021 MLP on tiled 1T1R crossbars.
+
+    With ADC/DAC bits the drawn circuit gets converters (:mod:`xbarsim.mapping.converters`); an
+    auto-ranged ADC is calibrated on the trial's own circuit, as a chip is after programming.
+    """
     from dataclasses import replace
 
     from ..experiments.romero_zaliz2021 import accuracy
-    from ..mapping import TileSolver, model_forward
+    from ..mapping import TileSolver, calibrate_converters, model_forward, with_converters
     from ..variability import preset_distribution
 
     ddir = data_dir or None
@@ -204,6 +228,15 @@ def mnist_mc(
     acc_dev = accuracy(model_forward(mapped.with_layers(dev_layers), x), y)
     # ... and in the circuit
     solver = TileSolver(backend, backend_options={"mos": mos} if backend == "native" else {})
+    if adc_bits or dac_bits:
+        mapped = with_converters(
+            mapped,
+            adc_bits=adc_bits or None,
+            adc_range=adc_range or "auto",
+            dac_bits=dac_bits or None,
+        )
+        if adc_bits and not adc_range:
+            mapped = calibrate_converters(mapped, solver, _calibration_images(dataset, cal_images, ddir))
     acc_c = accuracy(model_forward(mapped, x, solver), y)
     return {
         "accuracy_circuit": acc_c,

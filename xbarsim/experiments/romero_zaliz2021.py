@@ -40,10 +40,15 @@ from ..mapping import (
     TileSolver,
     augment,
     calibrate,
+    calibrate_converters,
+    describe_converters,
     map_model,
     model_forward,
+    parse_adc_range,
+    with_converters,
 )
 from ..nn.keras_models import Op, forward, n_synapses, weighted
+from ..periphery import MAX_BITS
 from ..quant import QuantResult, quantize_lloyd, quantize_quantile, quantize_weight_range
 
 log = logging.getLogger(__name__)
@@ -118,6 +123,14 @@ class InferenceConfig:
     calibration:
         Per-column digital gain trim of every tile (``"none"``, ``"uniform"`` or ``"data"``,
         see :func:`xbarsim.mapping.calibrate_layer`); ``"data"`` needs calibration images.
+    adc_bits:
+        ``None`` (no ADC) or the resolution of an ADC on every sensed tile column (raw column
+        current, before gains and the pair difference; see :mod:`xbarsim.mapping.converters`).
+    adc_range:
+        ADC full scale in amperes, or ``"auto"``: per column from the circuit's currents on the
+        calibration images (``x_cal`` of :func:`evaluate`, training images).
+    dac_bits:
+        ``None`` (exact read voltages) or the resolution of a DAC on every layer's read voltages.
     batch:
         Images per evaluation batch.
     """
@@ -128,12 +141,15 @@ class InferenceConfig:
     table: str | None = None
     scheme: str = "differential"
     tile: int = DEFAULT_TILE
-    cell: str = "1t1r"
+    cell: Literal["1t1r", "resistor"] = "1t1r"
     r_wire: float = 0.0
     backend: str = "ideal"
     backend_options: dict[str, Any] = field(default_factory=dict)
     linear: bool | None = None
     calibration: str = "none"
+    adc_bits: int | None = None
+    adc_range: float | str = "auto"
+    dac_bits: int | None = None
     batch: int = 1000
 
     def __post_init__(self) -> None:
@@ -148,6 +164,10 @@ class InferenceConfig:
         if self.cell not in ("1t1r", "resistor"):
             raise InputError(f"cell must be '1t1r' or 'resistor', got {self.cell!r}")
         check_int(self.batch, "batch", minimum=1)
+        for name in ("adc_bits", "dac_bits"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, minimum=1, maximum=MAX_BITS)
+        parse_adc_range(self.adc_range, "adc_range")
 
     def level_table(self) -> LevelTable:
         if self.table is not None:
@@ -169,6 +189,22 @@ def build_circuit(ops: list[Op], config: InferenceConfig) -> tuple[list[Op], lis
     return qops, results, mapped
 
 
+def apply_converters(
+    mapped: MappedModel, solver: TileSolver, config: InferenceConfig, x_cal: np.ndarray | None
+) -> MappedModel:
+    """``mapped`` with the converters ``config`` asks for; auto-ranged ADCs calibrated on ``x_cal``."""
+    if config.adc_bits is None and config.dac_bits is None:
+        return mapped
+    mapped = with_converters(
+        mapped, adc_bits=config.adc_bits, adc_range=config.adc_range, dac_bits=config.dac_bits
+    )
+    if config.adc_bits is not None and parse_adc_range(config.adc_range) is None:
+        if x_cal is None:
+            raise InputError("an ADC with range 'auto' needs calibration images (x_cal)")
+        mapped = calibrate_converters(mapped, solver, x_cal)
+    return mapped
+
+
 def evaluate(
     ops: list[Op],
     x: np.ndarray,
@@ -182,12 +218,14 @@ def evaluate(
 
     Returns a JSON-ready dict with ``accuracy_float``, ``accuracy_quantized``, ``accuracy_circuit``
     (``None`` when ``circuit=False``), ``n_synapses`` (weights + biases), ``n_tiles``, ``n_cells``,
-    ``layer_errors`` (per mapped layer: max and rms relative error of circuit pre-activations vs the
-    ideal product of the same inputs), ``levels_used`` per layer and timings in seconds:
-    ``seconds_map`` (quantize + map), ``seconds_quantized`` (ideal-product pipeline),
+    ``converters`` (per mapped layer: DAC/ADC bits and the range of the ADC full scales, empty
+    without converters), ``layer_errors`` (per mapped layer: max and rms relative error of circuit
+    pre-activations vs the ideal product of the same inputs), ``levels_used`` per layer and timings
+    in seconds: ``seconds_map`` (quantize + map), ``seconds_quantized`` (ideal-product pipeline),
     ``seconds_circuit`` (circuit pipeline, including solver setup and calibration) and ``seconds``
-    (total). ``x_cal`` are the calibration images for ``config.calibration == "data"`` (use training
-    images, never the test set).
+    (total). ``x_cal`` are the calibration images for ``config.calibration == "data"`` and for an
+    ADC with ``adc_range="auto"`` (use training images, never the test set); ADC full scales are
+    fitted after the gain calibration, on the calibrated circuit.
     """
     t_all = time.perf_counter()
     x = np.asarray(x)
@@ -218,6 +256,7 @@ def evaluate(
             if config.calibration == "data" and x_cal is None:
                 raise InputError("data calibration needs calibration images (x_cal)")
             mapped = calibrate(mapped, solver, config.calibration, x_cal)  # type: ignore[arg-type]
+        mapped = apply_converters(mapped, solver, config, x_cal)
         acc_c = accuracy(batched(lambda xb: model_forward(mapped, xb, solver, errors=errors)), y)
         t_c = time.perf_counter() - t0
     if config.method in PER_LAYER:
@@ -236,6 +275,7 @@ def evaluate(
         "n_tiles": mapped.n_tiles,
         "n_cells": mapped.n_cells,
         "layer_errors": [e.as_dict() for e in errors],
+        "converters": describe_converters(mapped) if mapped.converters is not None else [],
         "levels_used": levels_used,
         "table": {
             "name": table.name,
@@ -269,9 +309,20 @@ def format_report(r: dict[str, Any]) -> str:
             f"cell {c['cell']}  r_wire {c['r_wire']:g} ohm  scheme {c['scheme']}  backend {r['backend']}  "
             f"calibration {c['calibration']}"
         ),
+        (
+            f"converters  ADC {c['adc_bits'] if c['adc_bits'] else '-'} bits"
+            f"{' range ' + str(c['adc_range']) if c['adc_bits'] else ''}  "
+            f"DAC {c['dac_bits'] if c['dac_bits'] else '-'} bits"
+        ),
         f"accuracy  float {r['accuracy_float']:.4f}  quantized {r['accuracy_quantized']:.4f}  "
         + (f"circuit {r['accuracy_circuit']:.4f}" if r["accuracy_circuit"] is not None else "circuit -"),
     ]
+    for cv in r.get("converters", []):
+        if cv.get("adc_full_scale_min") is not None:
+            lines.append(
+                f"  layer {cv['layer']:<10} ADC full scale {cv['adc_full_scale_min']:.3e} .. "
+                f"{cv['adc_full_scale_max']:.3e} A ({'signed' if cv['adc_signed'] else 'unsigned'})"
+            )
     for e in r["layer_errors"]:
         lines.append(
             f"  layer {e['layer']:<10} circuit vs ideal product: max rel {e['max_relative']:.3e}  "
@@ -321,6 +372,7 @@ def kruskal_mlp_cnn(acc_mlp: list[float], acc_cnn: list[float]) -> dict[str, flo
 __all__ = [
     "InferenceConfig",
     "accuracy",
+    "apply_converters",
     "build_circuit",
     "evaluate",
     "format_report",

@@ -10,22 +10,34 @@ The package is split by concern; every public name is importable from ``xbarsim.
   :func:`layer_forward`, :func:`ideal_forward`, :class:`MappedModel`, :func:`map_model`,
   :func:`model_forward`, :class:`LayerError`);
 * :mod:`~xbarsim.mapping.calibration`: per-column digital gains (:func:`calibrate`,
-  :func:`calibrate_layer`).
+  :func:`calibrate_layer`);
+* :mod:`~xbarsim.mapping.converters`: DACs on layer inputs and ADCs on tile columns
+  (:func:`with_converters`, :func:`calibrate_converters`, :class:`LayerConverters`).
 """
 
 from __future__ import annotations
 
 from .calibration import CALIBRATIONS, Calibration, calibrate, calibrate_layer, layer_inputs
+from .converters import (
+    LayerConverters,
+    calibrate_converters,
+    describe_converters,
+    parse_adc_range,
+    signed_inputs,
+    with_converters,
+)
 from .evaluate import (
     TILE_CACHE,
     LayerError,
     MappedModel,
     TileSolver,
+    combine_tiles,
     ideal_forward,
     input_voltages,
     layer_forward,
     map_model,
     model_forward,
+    sense_tiles,
     tile_outputs,
 )
 from .layers import DEFAULT_TILE, SCHEMES, MappedLayer, Scheme, Tile, augment, map_matrix, n_tiles_for
@@ -36,6 +48,7 @@ __all__ = [
     "SCHEMES",
     "TILE_CACHE",
     "Calibration",
+    "LayerConverters",
     "LayerError",
     "MappedLayer",
     "MappedModel",
@@ -44,7 +57,10 @@ __all__ = [
     "TileSolver",
     "augment",
     "calibrate",
+    "calibrate_converters",
     "calibrate_layer",
+    "combine_tiles",
+    "describe_converters",
     "ideal_forward",
     "input_voltages",
     "layer_forward",
@@ -53,5 +69,9 @@ __all__ = [
     "map_model",
     "model_forward",
     "n_tiles_for",
+    "parse_adc_range",
+    "sense_tiles",
+    "signed_inputs",
     "tile_outputs",
+    "with_converters",
 ]

@@ -1,6 +1,7 @@
 """Evaluating mapped layers and models: read voltages, tile currents through a backend, scaling back.
 
-See :mod:`xbarsim.mapping.layers` for the affine map and the read-voltage convention.
+See :mod:`xbarsim.mapping.layers` for the affine map and the read-voltage convention and
+:mod:`xbarsim.mapping.converters` for the DACs and ADCs a model may carry.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..circuit import Crossbar
 from ..devices import LevelTable
 from ..errors import InputError
 from ..nn.ops import Conv, Dense, forward
+from .converters import LayerConverters
 from .layers import MappedLayer, Tile, augment, map_matrix
 
 #: Circuits a :class:`TileSolver`'s backend keeps cached at least (see there).
@@ -88,20 +90,48 @@ class TileSolver:
         return np.vstack(parts).astype(np.float64, copy=False)
 
 
-def layer_forward(layer: MappedLayer, X: np.ndarray, solver: TileSolver) -> np.ndarray:
-    """Pre-activation outputs (B, n_out) in weight units of ``layer`` for input vectors X (B, n_in)."""
+def sense_tiles(
+    layer: MappedLayer, X: np.ndarray, solver: TileSolver, converters: LayerConverters | None = None
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Per-vector gains s (B,) and every tile's raw sensed currents (B, columns) for inputs X (B, n_in).
+
+    The read voltages go through the layer's DAC first, if ``converters`` has one.
+    """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != layer.n_in:
         raise InputError(f"layer {layer.name} takes (B, {layer.n_in}) inputs, got {X.shape}")
     V, s = input_voltages(X, layer.v_read)
-    Y = np.zeros((X.shape[0], layer.n_out))
-    for t in layer.tiles:
-        I = solver.currents(t.crossbar, V[:, t.row_start : t.row_stop])
+    if converters is not None:
+        converters.check(layer)
+        V = converters.voltages(V)
+    return s, [solver.currents(t.crossbar, V[:, t.row_start : t.row_stop]) for t in layer.tiles]
+
+
+def combine_tiles(
+    layer: MappedLayer, s: np.ndarray, currents: list[np.ndarray], converters: LayerConverters | None = None
+) -> np.ndarray:
+    """Weight-unit outputs (B, n_out) from the tiles' sensed currents: ADC, gain, difference, partial sums."""
+    Y = np.zeros((s.shape[0], layer.n_out))
+    for k, (t, I) in enumerate(zip(layer.tiles, currents)):
+        if converters is not None:
+            I = converters.currents(k, I)
         if t.gain is not None:
             I = I * t.gain
         Y[:, t.out_start : t.out_stop] += tile_outputs(layer, t, I)
     Y *= (s / (layer.scale * layer.v_read))[:, None]
     return Y
+
+
+def layer_forward(
+    layer: MappedLayer, X: np.ndarray, solver: TileSolver, converters: LayerConverters | None = None
+) -> np.ndarray:
+    """Pre-activation outputs (B, n_out) in weight units of ``layer`` for input vectors X (B, n_in).
+
+    ``converters``: the layer's DAC (on the read voltages) and per-tile ADCs (on the raw column
+    currents, before gains and the pair difference), see :mod:`xbarsim.mapping.converters`.
+    """
+    s, currents = sense_tiles(layer, X, solver, converters)
+    return combine_tiles(layer, s, currents, converters)
 
 
 def ideal_forward(layer: MappedLayer, X: np.ndarray) -> np.ndarray:
@@ -118,10 +148,23 @@ class MappedModel:
     """A network whose weighted layers are :class:`MappedLayer` s; pooling/flatten stay digital ops.
 
     ``ops`` is the network's op list (see :mod:`xbarsim.nn.ops`) with every Dense/Conv
-    replaced by its mapped layer, in order.
+    replaced by its mapped layer, in order. ``converters`` is ``None`` (no DAC or ADC) or one
+    :class:`~xbarsim.mapping.converters.LayerConverters` (or ``None``) per mapped layer, in order
+    (set by :func:`~xbarsim.mapping.with_converters`).
     """
 
     ops: tuple[Any, ...]
+    converters: tuple[LayerConverters | None, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.converters is not None:
+            convs = tuple(self.converters)
+            if len(convs) != len(self.layers):
+                raise InputError(f"{len(convs)} layer converters for a model with {len(self.layers)} layers")
+            for c, layer in zip(convs, self.layers):
+                if c is not None:
+                    c.check(layer)
+            object.__setattr__(self, "converters", convs)
 
     @property
     def layers(self) -> tuple[MappedLayer, ...]:
@@ -136,12 +179,17 @@ class MappedModel:
         return sum(layer.n_cells for layer in self.layers)
 
     def with_layers(self, layers: list[MappedLayer]) -> MappedModel:
-        """A copy with the mapped layers replaced in order (e.g. by :meth:`MappedLayer.with_conductances`)."""
+        """A copy with the mapped layers replaced in order (e.g. by :meth:`MappedLayer.with_conductances`).
+
+        The converters are kept (same tiles per layer); calibrated ADC full scales stay those of the
+        old arrays: run :func:`~xbarsim.mapping.calibrate_converters` again to fit the new ones.
+        """
         layers = list(layers)
         if len(layers) != len(self.layers):
             raise InputError(f"{len(layers)} layers given for a model with {len(self.layers)}")
         it = iter(layers)
-        return MappedModel(tuple(next(it) if isinstance(op, MappedLayer) else op for op in self.ops))
+        ops = tuple(next(it) if isinstance(op, MappedLayer) else op for op in self.ops)
+        return MappedModel(ops, self.converters)
 
 
 def map_model(ops: list[Any], table: LevelTable, **options: Any) -> MappedModel:
@@ -225,16 +273,24 @@ def model_forward(
     ``solver=None`` computes every layer as the ideal product of its (quantized) weights, without
     any circuit. With a solver, each mapped layer goes through its tiles; activations, pooling and
     flattening are digital (:func:`xbarsim.nn.ops.forward`); the final softmax is skipped (argmax
-    unchanged). When ``errors`` is a list (one :class:`LayerError` per mapped layer, or empty to
-    create them), each layer's circuit outputs are compared with the ideal product of the same inputs.
+    unchanged). The model's converters (DAC, ADCs) apply on the circuit path only; its ADCs need a
+    full scale (a fixed range, or :func:`~xbarsim.mapping.calibrate_converters`). When ``errors``
+    is a list (one :class:`LayerError` per mapped layer, or empty to create them), each layer's
+    circuit outputs are compared with the ideal product of the same inputs.
     """
+    if (
+        solver is not None
+        and model.converters is not None
+        and not all(c is None or c.calibrated for c in model.converters)
+    ):
+        raise InputError("the model's ADCs have no full scale yet: give a range or calibrate them on data")
     if errors is not None and not errors:
         errors.extend(LayerError(layer.name) for layer in model.layers)
 
     def product(k: int, layer: MappedLayer, X: np.ndarray) -> np.ndarray:
         if solver is None:
             return ideal_forward(layer, X)
-        Z = layer_forward(layer, X, solver)
+        Z = layer_forward(layer, X, solver, model.converters[k] if model.converters else None)
         if errors is not None:
             errors[k].add(Z, ideal_forward(layer, X))
         return Z
