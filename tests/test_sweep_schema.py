@@ -131,3 +131,25 @@ print(json.dumps(rec["history"]))
     assert len((tmp_path / "trained.log").read_text().split()) == 1  # trained once
     h1, h2 = (json.loads(o.decode().splitlines()[-1]) for o, _ in outs)
     assert h1 == h2  # both got the same network's record
+
+
+def test_parameters_added_later_keep_old_point_ids():
+    """mnist_mc gained converter parameters; at their defaults the ids are those of earlier files."""
+    from xbarsim.sweep.experiments import get_experiment
+    from xbarsim.sweep.spec import parse_spec, point_id
+
+    exp = get_experiment("mnist_mc")
+    added = {k for k, p in exp.params.items() if p.added}
+    assert {"adc_bits", "adc_range", "dac_bits", "cal_images"} <= added
+    spec = parse_spec({"experiment": "mnist_mc", "grid": {"trial": [0, 1]}})
+    for pid, params in spec.iter_points():
+        old = {k: v for k, v in params.items() if k not in added}
+        assert pid == point_id("mnist_mc", old)
+    # the value the earlier releases gave the default point
+    assert spec.points()[0][0].startswith("eaef25bf")
+    on = parse_spec({"experiment": "mnist_mc", "fixed": {"adc_bits": 6}, "grid": {"trial": [0]}})
+    pid_on, params_on = on.points()[0]
+    at_default = {k for k in added if params_on[k] == exp.params[k].default}
+    assert at_default == added - {"adc_bits"}
+    ident = {k: v for k, v in params_on.items() if k not in at_default}
+    assert pid_on != spec.points()[0][0] and pid_on == point_id("mnist_mc", ident)

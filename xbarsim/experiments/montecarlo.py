@@ -172,16 +172,28 @@ def mnist_mc(
     stuck_hrs_rate: StuckHrs = 0.0,
     stuck_lrs_rate: StuckLrs = 0.0,
     adc_bits: Annotated[
-        int, P("ADC bits on every sensed tile column (0 = no ADC)", minimum=0, maximum=MAX_BITS)
+        int, P("ADC bits on every sensed tile column (0 = no ADC)", minimum=0, maximum=MAX_BITS, added=True)
     ] = 0,
     adc_range: Annotated[
         float,
-        P("ADC full scale in amperes (0 = auto: per column on cal_images training images)", minimum=0.0),
+        P(
+            "ADC full scale in amperes (0 = auto: per column on cal_images training images)",
+            minimum=0.0,
+            added=True,
+        ),
     ] = 0.0,
     dac_bits: Annotated[
-        int, P("DAC bits on every layer's read voltages (0 = exact voltages)", minimum=0, maximum=MAX_BITS)
+        int,
+        P(
+            "DAC bits on every layer's read voltages (0 = exact voltages)",
+            minimum=0,
+            maximum=MAX_BITS,
+            added=True,
+        ),
     ] = 0,
-    cal_images: Annotated[int, P("training images an auto-ranged ADC is calibrated on", minimum=1)] = 500,
+    cal_images: Annotated[
+        int, P("training images an auto-ranged ADC is calibrated on", minimum=1, added=True)
+    ] = 500,
     seed: Seed = 0,
     trial: Trial = 0,
 ) -> dict[str, float]:

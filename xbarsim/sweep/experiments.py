@@ -34,7 +34,9 @@ class P:
 
     ``path`` marks a parameter that may name a file or folder the experiment reads (``True``, or
     a predicate saying which values are paths); the content hash of what it names becomes part of
-    the point identity (see :mod:`xbarsim.sweep.spec`).
+    the point identity (see :mod:`xbarsim.sweep.spec`). ``added`` marks a parameter added after
+    results files of the experiment existed: while it holds its default (the feature off) it is
+    left out of the point identity, so those files still resume.
     """
 
     doc: str = ""
@@ -43,6 +45,7 @@ class P:
     maximum: float | None = None
     check: Callable[[Any], None] | None = None
     path: bool | Callable[[Any], bool] = False
+    added: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

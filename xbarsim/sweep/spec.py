@@ -175,6 +175,7 @@ class SweepSpec:
         exp = self.experiment_def
         base = {**exp.defaults(), **self.fixed}
         files = [k for k, p in exp.params.items() if p.path]
+        added = {k: p.default for k, p in exp.params.items() if p.added}
         digests: dict[tuple[str, Any], str | None] = {}
         keys = list(self.grid)
         for combo in itertools.product(*(self.grid[k] for k in keys)):
@@ -186,7 +187,8 @@ class SweepSpec:
                     digests[k, v] = content_hash(v) if exp.params[k].names_file(v) else None
                 if digests[k, v] is not None:
                     inputs[k] = typing.cast(str, digests[k, v])
-            yield point_id(self.experiment, params, inputs), params
+            ident = {k: v for k, v in params.items() if not (k in added and v == added[k])}
+            yield point_id(self.experiment, ident, inputs), params
 
     def point_ids(self) -> Iterator[str]:
         """The ids of :meth:`iter_points`, lazily."""
