@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import Terminated, XbarsimError
 
@@ -59,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         mod.register(sub)
     return parser
+
+
+def picked(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """``{name: args.name}`` for the given names: keyword arguments taken straight from the CLI."""
+    return {name: getattr(args, name) for name in names}
 
 
 def fail(message: str) -> int:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..backends import REGISTRY
+from . import picked
 
 log = logging.getLogger(__name__)
 
@@ -182,14 +183,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError(f"--out must end in .keras, got {args.out!r}")
     check_int(args.epochs, "--epochs", minimum=1)
     check_int(args.seed, "--seed", minimum=0)
-    spec = km.ArchSpec(
-        arch=args.arch,
-        hidden=args.hidden,
-        layers=args.layers,
-        conv=args.conv,
-        filters=args.filters,
-        pool=args.pool,
-    )
+    spec = km.ArchSpec(**picked(args, "arch", "hidden", "layers", "conv", "filters", "pool"))
     _check_data(args, "train", "test")
     x, y = load_binary(args.dataset, "train", data_dir=args.data_dir, limit=args.limit)
     xt, yt = load_binary(args.dataset, "test", data_dir=args.data_dir)
@@ -243,21 +237,11 @@ def run_infer(args: argparse.Namespace) -> int:
     if args.backend == "ngspice":
         opts["timeout"] = args.timeout
     config = InferenceConfig(
-        method=args.method,
-        levels=args.levels,
-        bias=args.bias,
-        table=args.table,
-        scheme=args.scheme,
-        tile=args.tile,
-        cell=args.cell,
-        r_wire=args.r_wire,
-        backend=args.backend,
         backend_options=opts,
-        batch=args.batch,
         calibration=args.calibrate,
-        adc_bits=args.adc_bits,
         adc_range="auto" if adc_fs is None else adc_fs,
-        dac_bits=args.dac_bits,
+        **picked(args, "method", "levels", "bias", "table", "scheme", "tile", "cell", "r_wire", "backend"),
+        **picked(args, "batch", "adc_bits", "dac_bits"),
     )
     config.level_table()  # fail early on an unknown table
     model_path = Path(args.model)

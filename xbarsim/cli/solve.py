@@ -13,6 +13,7 @@ import numpy as np
 
 from ..backends import REGISTRY
 from ..circuit import CELL_KINDS
+from . import picked
 
 if TYPE_CHECKING:
     from ..circuit import Crossbar
@@ -20,6 +21,30 @@ if TYPE_CHECKING:
 
 #: Backends that run ngspice decks (``--netlist`` writes what they run).
 DECK_BACKENDS = ("ngspice", "pyspice")
+
+
+#: (flag, type, default, metavar, help) of the numeric circuit options of ``solve`` and ``netlist``.
+CIRCUIT_OPTIONS: tuple[tuple[str, type | None, float | None, str, str], ...] = (
+    ("--v-gate", float, 3.3, "VOLT", "1T1R gate voltage (default 3.3)"),
+    ("--diode-threshold", float, 0.65, "VOLT", "diode threshold of the ideal law (default 0.65)"),
+    ("--r-wire", float, None, "OHM", "resistance of each row and column wire segment (default 0)"),
+    ("--r-row", float, None, "OHM", "word-line (row) segment resistance (default: --r-wire)"),
+    ("--r-col", float, None, "OHM", "bit-line (column) segment resistance (default: --r-wire)"),
+    ("--r-driver", float, 0.0, "OHM", "input driver resistance (default 0)"),
+    ("--r-sense", float, 0.0, "OHM", "column-to-sense-node resistance (default 0)"),
+    ("--r-ref", float, None, "OHM", "reference resistor to ground: outputs become its voltages"),
+    ("--input-offset", float, 0.0, "VOLT", "driver offset added to the rows (default 0)"),
+    ("--dac-bits", int, None, "B", "quantize input voltages to 2**B levels"),
+    ("--dac-range", None, None, "LO,HI", "DAC range in volts (with --dac-bits)"),
+    ("--adc-bits", int, None, "B", "convert the outputs with a B-bit ADC"),
+    (
+        "--adc-range",
+        float,
+        None,
+        "VALUE",
+        "ADC full scale (A, or V with --r-ref): codes span [-VALUE, VALUE]",
+    ),
+)
 
 
 def _add_circuit_options(p: argparse.ArgumentParser) -> None:
@@ -34,80 +59,13 @@ def _add_circuit_options(p: argparse.ArgumentParser) -> None:
         "--voltages", "-V", required=True, metavar="FILE", help="(B, M) or (M,) input voltages, .npy or .csv"
     )
     p.add_argument("--cell", choices=CELL_KINDS, default="resistor", help="cell kind (default resistor)")
-    p.add_argument(
-        "--v-gate", type=float, default=3.3, metavar="VOLT", help="1T1R gate voltage (default 3.3)"
-    )
-    p.add_argument(
-        "--diode-threshold",
-        type=float,
-        default=0.65,
-        metavar="VOLT",
-        help="diode threshold of the ideal law (default 0.65)",
-    )
-    p.add_argument(
-        "--r-wire",
-        type=float,
-        default=None,
-        metavar="OHM",
-        help="resistance of each row and column wire segment (default 0)",
-    )
-    p.add_argument(
-        "--r-row",
-        type=float,
-        default=None,
-        metavar="OHM",
-        help="word-line (row) segment resistance (default: --r-wire)",
-    )
-    p.add_argument(
-        "--r-col",
-        type=float,
-        default=None,
-        metavar="OHM",
-        help="bit-line (column) segment resistance (default: --r-wire)",
-    )
-    p.add_argument(
-        "--r-driver", type=float, default=0.0, metavar="OHM", help="input driver resistance (default 0)"
-    )
-    p.add_argument(
-        "--r-sense",
-        type=float,
-        default=0.0,
-        metavar="OHM",
-        help="column-to-sense-node resistance (default 0)",
-    )
-    p.add_argument(
-        "--r-ref",
-        type=float,
-        default=None,
-        metavar="OHM",
-        help="reference resistor to ground: outputs become its voltages",
-    )
-    p.add_argument(
-        "--input-offset",
-        type=float,
-        default=0.0,
-        metavar="VOLT",
-        help="driver offset added to the rows (default 0)",
-    )
+    for flag, kind, default, metavar, text in CIRCUIT_OPTIONS:
+        p.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
     p.add_argument(
         "--offset-rows",
         choices=("all", "active"),
         default="all",
         help="rows that get the offset: all, or only those asked for a nonzero voltage (default all)",
-    )
-    p.add_argument(
-        "--dac-bits", type=int, default=None, metavar="B", help="quantize input voltages to 2**B levels"
-    )
-    p.add_argument("--dac-range", default=None, metavar="LO,HI", help="DAC range in volts (with --dac-bits)")
-    p.add_argument(
-        "--adc-bits", type=int, default=None, metavar="B", help="convert the outputs with a B-bit ADC"
-    )
-    p.add_argument(
-        "--adc-range",
-        type=float,
-        default=None,
-        metavar="VALUE",
-        help="ADC full scale (A, or V with --r-ref): codes span [-VALUE, VALUE]",
     )
 
 
@@ -169,14 +127,9 @@ def _circuit_and_inputs(args: argparse.Namespace):
     xb = Crossbar(
         G=G if G.ndim != 1 else G[:, None],
         cell=cell,
-        r_wire=args.r_wire,
-        r_row=args.r_row,
-        r_col=args.r_col,
-        r_driver=args.r_driver,
-        r_sense=args.r_sense,
-        r_ref=args.r_ref,
         driver=_driver(args),
         adc=_adc(args),
+        **picked(args, "r_wire", "r_row", "r_col", "r_driver", "r_sense", "r_ref"),
     )
     return xb, check_voltages(V, xb.n_inputs)
 
