@@ -29,21 +29,36 @@ no layer-2 diode can be forward biased in a real circuit; the ideal backend (who
 ideal transimpedance) still computes currents, so 1 V shows a large current gap by construction.
 """
 
-from .analytic import passive_outputs, shockley_outputs
+from .analytic import ideal_outputs, passive_outputs, shockley_outputs
 from .calibration import build_circuit, calibrate, calibration_candidates
 from .circuit import (
+    COUPLINGS,
     MAPPINGS,
     CircuitDesign,
     KimCircuit,
+    buffer_gain,
+    driven_voltages,
     evaluate_circuit,
+    evaluate_kim,
     glyph_voltages,
     layer_conductances,
+    paper_design,
+    solve_kim,
 )
 from .run import deck_text, run_kim2024
 from .study import StudyResult, run_study
-from .training import N_HIDDEN, N_OUT, TrainSettings, find_levels, train_and_quantize, train_model
+from .training import (
+    N_HIDDEN,
+    N_OUT,
+    TrainSettings,
+    find_levels,
+    pick_seed,
+    train_and_quantize,
+    train_model,
+)
 
 __all__ = [
+    "COUPLINGS",
     "MAPPINGS",
     "N_HIDDEN",
     "N_OUT",
@@ -51,18 +66,25 @@ __all__ = [
     "KimCircuit",
     "StudyResult",
     "TrainSettings",
+    "buffer_gain",
     "build_circuit",
     "calibrate",
     "calibration_candidates",
     "deck_text",
+    "driven_voltages",
     "evaluate_circuit",
+    "evaluate_kim",
     "find_levels",
     "glyph_voltages",
+    "ideal_outputs",
     "layer_conductances",
+    "paper_design",
     "passive_outputs",
+    "pick_seed",
     "run_kim2024",
     "run_study",
     "shockley_outputs",
+    "solve_kim",
     "train_and_quantize",
     "train_model",
 ]
