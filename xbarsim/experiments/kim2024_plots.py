@@ -139,7 +139,7 @@ def plot_current_gap(result: dict[str, Any], path: str | os.PathLike[str]) -> Pa
         v,
         [100 * _num(pv.get("mean_current_gap_passive")) for pv in per.values()],
         "s--",
-        label="vs passive PWL",
+        label="vs PWL node model",
     )
     ax.axhline(27, color="0.5", lw=0.8, ls=":", label="paper: max 27 % at 1 V")
     ax.set_xlabel("input voltage (V)")

@@ -24,9 +24,17 @@ The weight -> conductance mapping (why it is not the paper's literal 25x10 -> 10
 piecewise-linear passive model (:func:`passive_outputs`), re-scored on the Shockley model
 (:func:`shockley_outputs`). Nothing else about the weights is fitted.
 
-Because the hidden voltage can never exceed ``V_in - V_D``, at 1 V input (``1 - 0.65 = 0.35 V``)
-no layer-2 diode can be forward biased in a real circuit; the ideal backend (whose r_ref is an
-ideal transimpedance) still computes currents, so 1 V shows a large current gap by construction.
+The paper's drive and coupling (:mod:`.circuit`): the drivers add the diode threshold to each lit
+pixel (``CircuitDesign.input_offset``) and the layers are coupled passively or through ideal
+buffers (``CircuitDesign.coupling``); :func:`paper_design` is the configuration that follows the
+paper (differential mapping, +0.65 V inputs, buffered layers), :func:`solve_kim` the one solve
+that applies both. :func:`pick_seed` picks a net whose level search ends at q <= 4, like the
+paper's (Section 3.3).
+
+With passive coupling the hidden voltage can never exceed the driven voltage minus V_D, so at 1 V
+without the offset (``1 - 0.65 = 0.35 V``) no layer-2 diode can be forward biased; the ideal
+backend (whose r_ref is an ideal transimpedance) still computes currents, so that configuration
+shows a large current gap by construction.
 """
 
 from .analytic import ideal_outputs, passive_outputs, shockley_outputs
