@@ -192,3 +192,17 @@ def test_paper_design_meets_the_paper_on_native() -> None:
 def test_deck_needs_passive_coupling() -> None:
     with pytest.raises(InputError, match="passive"):
         k.deck_text(5, 0, 1.0, settings=k.TrainSettings(epochs=50), design=k.paper_design())
+
+
+@pytest.mark.parametrize("v_in", [1.0, 10.0])
+def test_buffer_gain_maps_the_largest_hidden_voltage_to_v_in(v_in: float) -> None:
+    W = list(_small_net())
+    kc = k.map_circuit(W, v_in, k.paper_design(), 800.0, 0.1)
+    assert kc.coupling == "buffered" and kc.buffer is not None and kc.buffer.offset == VTH
+    Vd = k.driven_voltages(k.glyph_voltages(5, v_in), kc.driver)
+    G1 = kc.network.layers[0].G
+    vh = k.unloaded_hidden(G1, Vd, 800.0, VTH)
+    gs = (Vd > VTH) @ G1  # unloaded PWL node: (V_in) gs = V_h (gs + 1/r_ref)
+    np.testing.assert_allclose(vh, v_in * gs / (gs + 1 / 800.0), rtol=1e-12)
+    assert kc.buffer.gain * vh.max() == pytest.approx(v_in, rel=1e-12)
+    assert k.map_circuit(W, v_in, k.CircuitDesign(input_offset=VTH), 800.0, 0.1).buffer is None

@@ -37,7 +37,7 @@ backend (whose r_ref is an ideal transimpedance) still computes currents, so tha
 shows a large current gap by construction.
 """
 
-from .analytic import ideal_outputs, passive_outputs, shockley_outputs
+from .analytic import ideal_outputs, passive_outputs, shockley_outputs, unloaded_hidden
 from .calibration import build_circuit, calibrate, calibration_candidates
 from .circuit import (
     COUPLINGS,
@@ -49,7 +49,9 @@ from .circuit import (
     evaluate_circuit,
     evaluate_kim,
     glyph_voltages,
+    kim_buffer,
     layer_conductances,
+    map_circuit,
     paper_design,
     solve_kim,
 )
@@ -85,7 +87,9 @@ __all__ = [
     "find_levels",
     "glyph_voltages",
     "ideal_outputs",
+    "kim_buffer",
     "layer_conductances",
+    "map_circuit",
     "paper_design",
     "passive_outputs",
     "pick_seed",
@@ -95,4 +99,5 @@ __all__ = [
     "solve_kim",
     "train_and_quantize",
     "train_model",
+    "unloaded_hidden",
 ]

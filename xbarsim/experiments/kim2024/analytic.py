@@ -24,7 +24,26 @@ from ...circuit import VT_27C, DiodeModel
 from ...errors import InputError
 from ...periphery import Buffer
 
-__all__ = ["ideal_outputs", "passive_outputs", "shockley_outputs"]
+__all__ = ["ideal_outputs", "passive_outputs", "shockley_outputs", "unloaded_hidden"]
+
+
+def _conducting(V: np.ndarray, v_th: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rows above ``v_th`` (B, M) and their one drive above threshold (B, 1), for binary glyph drives."""
+    on = V > v_th
+    v_on = np.max(np.where(on, V, 0.0), axis=1, keepdims=True)
+    if np.any(on & (V != v_on)):
+        raise InputError("the PWL model needs every conducting input at the same voltage")
+    return on, np.maximum(v_on - v_th, 0.0)
+
+
+def unloaded_hidden(G1: np.ndarray, V: np.ndarray, r_ref: float, v_th: float) -> np.ndarray:
+    """Layer-1 sense voltages (B, N1) with the ideal diode law and nothing but r_ref on each node.
+
+    ``V`` are the driven row voltages; only rows above ``V_th`` can conduct into a node at >= 0 V.
+    """
+    on, d = _conducting(np.asarray(V, dtype=np.float64), v_th)
+    Gs = on.astype(np.float64) @ G1
+    return d * Gs / (Gs + 1.0 / r_ref)
 
 
 def ideal_outputs(
@@ -66,12 +85,7 @@ def passive_outputs(
     Unlike the ideal backend it includes the loading of the hidden voltages, so it predicts what
     the real circuit can do.
     """
-    V = np.asarray(V, dtype=np.float64)
-    on = V > v_th
-    v_on = np.max(np.where(on, V, 0.0), axis=1, keepdims=True)
-    if np.any(on & (V != v_on)):
-        raise InputError("passive_outputs needs every conducting input at the same voltage")
-    d = np.maximum(v_on - v_th, 0.0)
+    on, d = _conducting(np.asarray(V, dtype=np.float64), v_th)
     Gs = on.astype(np.float64) @ G1
     Vh = d * Gs / (Gs + 1.0 / r_ref)
     if buffer is not None:

@@ -2,7 +2,7 @@
 
 Each configuration (input offset, coupling, mapping) is calibrated on its own: the models are
 driven with the offset inputs, and buffered coupling takes the buffer gain of
-:func:`~.circuit.buffer_gain` at each r_ref.
+:func:`~.circuit.kim_buffer` at each r_ref.
 
 The grid (51 r_ref x 26 bias scales) is scored on the closed-form passive model of
 :mod:`.analytic` (~0.1 s for all 1326 settings); the best are re-scored on the Shockley model and
@@ -19,17 +19,16 @@ from ..._validate import check_int
 from ...analysis import current_gap_rate, recognition, recognition_margin
 from ...backends import Backend, get_backend
 from ...circuit import Network
-from ...periphery import Buffer
 from ...quant import QuantResult
 from .analytic import ideal_outputs, passive_outputs, shockley_outputs
 from .circuit import (
     DEFAULT_DESIGN,
     CircuitDesign,
     KimCircuit,
-    buffer_gain,
     driven_voltages,
     evaluate_kim,
     glyph_voltages,
+    kim_buffer,
     kim_weights,
     layer_conductances,
     map_circuit,
@@ -41,16 +40,6 @@ Candidate = tuple[float, float, float, float]
 def _rank(cands: list[Candidate]) -> list[Candidate]:
     """Best first: recognition, then margin, then the smaller r_ref and bias scale."""
     return sorted(cands, key=lambda c: (-c[2], -c[3], c[0], c[1]))
-
-
-def _buffer(
-    G1: np.ndarray, Vd: np.ndarray, r_ref: float, v_in: float, design: CircuitDesign
-) -> Buffer | None:
-    """The buffer :func:`~.circuit.map_circuit` would build at this r_ref (None when passive)."""
-    if design.coupling == "passive":
-        return None
-    gain = buffer_gain(G1, Vd, r_ref, v_in, design.diode.v_threshold)
-    return Buffer(gain=gain, offset=design.input_offset)
 
 
 def _drive(W: list[np.ndarray], v_in: float, design: CircuitDesign) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +88,7 @@ def calibration_candidates(
         for r in r_grid:
             if ideal is None:
                 out = passive_outputs(
-                    G1, G2, Vd, float(r), vth, buffer=_buffer(G1, Vd, float(r), v_in, design)
+                    G1, G2, Vd, float(r), vth, buffer=kim_buffer(G1, Vd, float(r), v_in, design)
                 )
             else:
                 out = ideal.solve(Network((l1.replace(r_ref=float(r)), l2)), Vd).currents
@@ -120,7 +109,7 @@ def _rank_by_gap(
     scored = []
     for r, b, acc, _ in calibration_candidates(W, v_in, design):
         G1, G2 = layer_conductances(W, design, b)
-        buf = _buffer(G1, Vd, r, v_in, design)
+        buf = kim_buffer(G1, Vd, r, v_in, design)
         sim = passive_outputs(G1, G2, Vd, r, vth, buffer=buf)
         scored.append((-acc, _max_gap(sim, ideal_outputs(G1, G2, Vd, r, vth, buffer=buf)), r, b))
     scored.sort()
@@ -129,7 +118,7 @@ def _rank_by_gap(
     out = []
     for _, _, r, b in [top[i] for i in picks]:  # spread over the PWL gap: the knee moves the order
         G1, G2 = layer_conductances(W, design, b)
-        buf = _buffer(G1, Vd, r, v_in, design)
+        buf = kim_buffer(G1, Vd, r, v_in, design)
         sim, _ = shockley_outputs(G1, G2, Vd, r, design.diode, buffer=buf)
         gap = _max_gap(sim, ideal_outputs(G1, G2, Vd, r, vth, buffer=buf))
         out.append((recognition(sim), -gap, recognition_margin(sim), r, b))

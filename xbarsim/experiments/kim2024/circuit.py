@@ -34,6 +34,7 @@ from ...mapping.kim import KIM_SCHEMES, KimMapping, KimScheme, kim_conductances,
 from ...periphery import OFFSET_INPUTS, Buffer, Driver, OffsetInputs
 from ...quant import QuantResult
 from ...solution import Solution
+from .analytic import unloaded_hidden
 from .training import check_grid
 
 MAPPINGS: tuple[str, ...] = KIM_SCHEMES
@@ -160,13 +161,20 @@ def buffer_gain(G1: np.ndarray, V: np.ndarray, r_ref: float, v_in: float, v_th: 
     Hidden voltages from the unloaded layer 1 with the ideal diode law (closed form); a design
     choice made per input voltage like r_ref, not a fit of the weights.
     """
-    on = V > v_th
-    d = np.max(np.where(on, V, 0.0), axis=1, keepdims=True) - v_th
-    Gs = on.astype(np.float64) @ G1
-    top = float(np.max(np.maximum(d, 0.0) * Gs / (Gs + 1.0 / r_ref)))
+    top = float(np.max(unloaded_hidden(G1, V, r_ref, v_th)))
     if not top > 0:
         raise InputError("no hidden voltage is above 0 V: the buffer gain is undefined")
     return float(v_in) / top
+
+
+def kim_buffer(
+    G1: np.ndarray, V: np.ndarray, r_ref: float, v_in: float, design: CircuitDesign
+) -> Buffer | None:
+    """The coupling of ``design``: None (passive) or the buffer of :func:`buffer_gain` + input offset."""
+    if design.coupling == "passive":
+        return None
+    gain = buffer_gain(G1, V, r_ref, v_in, design.diode.v_threshold)
+    return Buffer(gain=gain, offset=design.input_offset)
 
 
 def map_circuit(
@@ -182,12 +190,9 @@ def map_circuit(
     """
     W1, W2 = kim_weights(quantized)
     v_in = check_real(v_in, "input voltage", positive=True)
-    buffer = None
-    if design.coupling == "buffered":
-        G1, _ = layer_conductances([W1, W2], design, 0.0)
-        V = driven_voltages(glyph_voltages(round(np.sqrt(W1.shape[0])), v_in), design.driver)
-        gain = buffer_gain(G1, V, r_ref, v_in, design.diode.v_threshold)
-        buffer = Buffer(gain=gain, offset=design.input_offset)
+    G1, _ = layer_conductances([W1, W2], design, 0.0)  # layer 1 does not depend on the bias scale
+    V = driven_voltages(glyph_voltages(round(np.sqrt(W1.shape[0])), v_in), design.driver)
+    buffer = kim_buffer(G1, V, r_ref, v_in, design)
     mapped = map_kim(
         W1,
         W2,
