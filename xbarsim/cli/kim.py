@@ -74,7 +74,7 @@ def _add_circuit_options(p: argparse.ArgumentParser) -> None:
         type=_seed_or_auto,
         default="auto",
         help=f"training seed, or auto (default): the first seed from --seed-from whose level search "
-        f"reaches 100 %% at q <= {PICK_Q}, like the paper's net",
+        f"reaches --alpha (100 %%) at q <= {PICK_Q}, like the paper's net",
     )
     p.add_argument("--seed-from", type=_seed, default=0, help="first seed tried by --seed auto (default 0)")
     p.add_argument(
@@ -105,7 +105,10 @@ def resolve_seed(args: argparse.Namespace, grid: int, epochs: int) -> tuple[int,
         return int(args.seed), "given"
     from ..experiments.kim2024 import TrainSettings, pick_seed
 
-    seed, q = pick_seed(grid, max_levels=PICK_Q, first=args.seed_from, settings=TrainSettings(epochs=epochs))
+    alpha = getattr(args, "alpha", 1.0)  # the demo has no --alpha: 100 %, as the paper
+    seed, q = pick_seed(
+        grid, max_levels=PICK_Q, first=args.seed_from, alpha=alpha, settings=TrainSettings(epochs=epochs)
+    )
     return seed, f"auto: first seed from {args.seed_from} with q <= {PICK_Q} (q = {q})"
 
 
