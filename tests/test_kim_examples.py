@@ -40,6 +40,16 @@ def test_parse_voltages_keeps_labels() -> None:
         ["kim2024", "--seed", "-3"],
         ["kim2024", "--backend", "nope"],
         ["kim2024", "--backend", "ideal", "--json", "/nonexistent-dir/r.json"],
+        ["kim2024", "--input-offset", "abc"],
+        ["kim2024", "--input-offset", "nan"],
+        ["kim2024", "--input-offset", "-0.1"],
+        ["kim2024", "--input-offset", "11"],
+        ["kim2024", "--coupling", "tight"],
+        ["kim2024", "--offset-inputs", "dark"],
+        ["kim2024", "--seed", "autox"],
+        ["kim2024", "--seed-from", "-1"],
+        ["demo", "--coupling", "none"],
+        ["demo", "--input-offset", "inf"],
     ],
 )
 def test_cli_bad_input_is_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,12 +123,32 @@ def test_example_fig6b_quick_with_deck(tmp_path: Path) -> None:
     assert text.splitlines()[0].startswith("xbarsim deck") and "regenerate" in text and ".end" in text
 
 
+def test_cli_seed_auto_and_circuit_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--seed auto picks the first q <= 4 seed from --seed-from; the flags reach the circuit and the JSON."""
+    out = tmp_path / "r.json"
+    argv = ["kim2024", "--seed", "auto", "--seed-from", "30", "--backend", "native", "--voltages", "5"]
+    argv += ["--coupling", "passive", "--input-offset", "0.5", "--offset-inputs", "all", "--json", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "seed 32 (auto: first seed from 30 with q <= 4 (q = 4))" in text
+    assert "passive coupling, input offset 0.5 V (all rows)" in text
+    res = json.loads(out.read_text())
+    assert (res["seed"], res["q"], res["coupling"], res["input_offset"], res["offset_inputs"]) == (
+        32,
+        4,
+        "passive",
+        0.5,
+        "all",
+    )
+    assert res["per_voltage"]["5"]["buffer_gain"] is None
+
+
 def test_committed_deck_is_current() -> None:
     """netlists/kim2024_5x5_1V.cir is exactly what its regenerate command writes."""
-    from xbarsim.experiments.kim2024 import deck_text
+    from xbarsim.experiments.kim2024 import CircuitDesign, deck_text
 
     committed = (ROOT / "netlists" / "kim2024_5x5_1V.cir").read_text().splitlines()
-    fresh = deck_text(5, 0, 1.0).splitlines()
+    fresh = deck_text(5, 27, 1.0, design=CircuitDesign(input_offset=0.65)).splitlines()
     assert len(committed) == len(fresh)
     for a, b in zip(committed, fresh):  # same elements; numbers equal to 1e-9 (BLAS rounding may differ)
         ta, tb = a.split(), b.split()

@@ -53,6 +53,77 @@ def _parsed(kind: Callable[[str], T], noun: str, ok: Callable[[T], bool], rule: 
 
 _positive_int = _parsed(int, "an integer", lambda v: v >= 1, "expected an integer >= 1")
 _seed = _parsed(int, "an integer seed", lambda v: v >= 0, "seed must be >= 0")
+_offset = _parsed(
+    float, "a voltage", lambda v: math.isfinite(v) and 0 <= v <= 10, "input offset must be in [0, 10] V"
+)
+
+
+def _seed_or_auto(text: str) -> int | str:
+    """``auto`` or a seed >= 0."""
+    return "auto" if str(text).strip().lower() == "auto" else _seed(text)
+
+
+#: q the automatic seed pick asks for (the paper's net, Section 3.3).
+PICK_Q = 4
+
+
+def _add_circuit_options(p: argparse.ArgumentParser) -> None:
+    """The options of the paper's drive and coupling (shared by ``kim2024`` and ``demo``)."""
+    p.add_argument(
+        "--seed",
+        type=_seed_or_auto,
+        default="auto",
+        help=f"training seed, or auto (default): the first seed from --seed-from whose level search "
+        f"reaches --alpha (100 %%) at q <= {PICK_Q}, like the paper's net",
+    )
+    p.add_argument("--seed-from", type=_seed, default=0, help="first seed tried by --seed auto (default 0)")
+    p.add_argument(
+        "--input-offset",
+        type=_offset,
+        default=0.65,
+        metavar="VOLT",
+        help="volts the drivers add to each lit pixel (default 0.65, the diode threshold, as the paper)",
+    )
+    p.add_argument(
+        "--offset-inputs",
+        choices=("active", "all"),
+        default="active",
+        help="active (default): a dark pixel's driver stays at 0 V; all: every row gets the offset",
+    )
+    p.add_argument(
+        "--coupling",
+        choices=("passive", "buffered"),
+        default="buffered",
+        help="layer 1 -> layer 2: buffered (default; ideal buffer, gain calibrated, offset = input "
+        "offset) or passive (r_ref voltages drive layer 2 directly)",
+    )
+
+
+def resolve_seed(args: argparse.Namespace, grid: int, epochs: int) -> tuple[int, str]:
+    """The seed to run and how it was chosen (``--seed auto`` runs the level search per seed)."""
+    if args.seed != "auto":
+        return int(args.seed), "given"
+    from ..experiments.kim2024 import TrainSettings, pick_seed
+
+    alpha = getattr(args, "alpha", 1.0)  # the demo has no --alpha: 100 %, as the paper
+    seed, q = pick_seed(
+        grid, max_levels=PICK_Q, first=args.seed_from, alpha=alpha, settings=TrainSettings(epochs=epochs)
+    )
+    return seed, f"auto: first seed from {args.seed_from} with q <= {PICK_Q} (q = {q})"
+
+
+def design_from_args(args: argparse.Namespace, mapping: str = "differential") -> Any:
+    """The :class:`~xbarsim.experiments.kim2024.CircuitDesign` the options describe."""
+    from ..experiments.kim2024 import CircuitDesign
+
+    return CircuitDesign(
+        mapping=mapping,  # type: ignore[arg-type]  # argparse checked the choices
+        input_offset=args.input_offset,
+        offset_inputs=args.offset_inputs,
+        coupling=args.coupling,
+    )
+
+
 _alpha = _parsed(float, "a number", lambda v: 0 < v <= 1, "alpha must be in (0, 1]")
 
 
@@ -65,7 +136,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and calculated output currents at each input voltage.",
     )
     p.add_argument("--grid", type=int, choices=(5, 7), default=5, help="glyph grid (default 5)")
-    p.add_argument("--seed", type=_seed, default=0, help="training seed (default 0)")
+    _add_circuit_options(p)
     p.add_argument(
         "--alpha", type=_alpha, default=1.0, help="recognition the quantized net must keep (default 1.0)"
     )
@@ -88,8 +159,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser(
         "demo",
         help="run the 5x5 Kim 2024 case end to end (about a minute) and write its figures",
-        description="Trains the 5x5 net, quantizes it, simulates the circuit at 1, 5 and 10 V, runs a "
-        "small study for Figs. 4a and 5 and writes result.json and PNGs.",
+        description="Trains the 5x5 net, quantizes it, simulates the circuit at 1, 5 and 10 V as the paper "
+        "drove it (+0.65 V on lit pixels, buffered layers), runs a small study for Figs. 4a and 5 and "
+        "writes result.json and PNGs.",
     )
     d.add_argument(
         "--out-dir", default="xbarsim-demo", metavar="DIR", help="output folder (default ./xbarsim-demo)"
@@ -97,7 +169,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument(
         "--backend", default="ngspice", choices=tuple(REGISTRY), help="circuit simulator (default ngspice)"
     )
-    d.add_argument("--seed", type=_seed, default=0, help="training seed (default 0)")
+    _add_circuit_options(d)
     d.set_defaults(func=run_demo)
 
 
@@ -109,7 +181,8 @@ def format_report(res: dict[str, Any]) -> str:
     """Human-readable summary of a :func:`~xbarsim.experiments.kim2024.run_kim2024` result."""
     g = res["grid"]
     lines = [
-        f"Kim et al. 2024 - {g}x{g} digit glyphs, seed {res['seed']}",
+        f"Kim et al. 2024 - {g}x{g} digit glyphs, seed {res['seed']}"
+        + (f" ({res['seed_pick']})" if res.get("seed_pick") else ""),
         f"  trained {res['epochs']} epochs: recognition {_pct(res['accuracy_float'])}"
         + (
             f" (100 % first reached at epoch {res['first_perfect_epoch']})"
@@ -128,14 +201,22 @@ def format_report(res: dict[str, Any]) -> str:
     for v, c in zip(res["levels"], res["level_counts"]):
         lines.append(f"      {v:11.4f}   {c:7d}")
     lines.append(f"  quantized recognition {_pct(res['accuracy_quantized'])}")
-    lines.append(f"  circuit: {res['mapping']} mapping, backend {res['backend']}")
+    offset = res.get("input_offset", 0.0)
     lines.append(
-        "      V_in      r_ref   bias   recognition   ideal calc   mean gap   max gap"
-        "   gap vs passive   vs Shockley model"
+        f"  circuit: {res['mapping']} mapping, {res.get('coupling', 'passive')} coupling, input offset "
+        + (f"{offset:g} V ({res.get('offset_inputs')} rows)" if offset else "none")
+        + f", backend {res['backend']}"
+    )
+    lines.append(
+        "      V_in      r_ref   bias   gain   recognition   ideal calc   mean gap   max gap"
+        "   vs PWL model   vs Shockley model"
     )
     for lab, pv in res["per_voltage"].items():
+        gain = pv.get("buffer_gain")
         lines.append(
-            f"  {lab:>6} V  {pv['r_ref']:9.4g}  {pv['bias_scale']:5.2f}   {_pct(pv['spice_accuracy']):>10}   "
+            f"  {lab:>6} V  {pv['r_ref']:9.4g}  {pv['bias_scale']:5.2f}  "
+            + ("   -  " if gain is None else f"{gain:5.2f} ")
+            + f"  {_pct(pv['spice_accuracy']):>10}   "
             f"{_pct(pv['ideal_accuracy']):>10}   {_pct(pv['mean_current_gap']):>8}  "
             f"{_pct(pv['max_current_gap']):>8}   "
             f"{_pct(pv['mean_current_gap_passive']):>8}        {pv['shockley_model_rel_error']:9.1e}"
@@ -144,12 +225,14 @@ def format_report(res: dict[str, Any]) -> str:
         "  gap = |I_sim - I_calc| / |I_calc| of the output currents, I_calc = ideal calculation (no loading);"
     )
     lines.append(
-        "  passive = same node equations with the ideal diode law; "
+        "  PWL model = same node equations with the ideal diode law; "
         "paper: gap up to 27 % at 1 V, recognition 100 %"
     )
-    if any(pv["v_in"] <= 1.3 for pv in res["per_voltage"].values()):
+    if res.get("coupling", "passive") == "passive" and any(
+        pv["v_in"] + offset - 0.65 <= 0.65 for pv in res["per_voltage"].values()
+    ):
         lines.append(
-            "  note: at V_in <= 1.3 V no hidden voltage of a passive circuit reaches "
+            "  note: at V_in + offset <= 1.3 V no hidden voltage of a passive circuit reaches "
             "layer 2's 0.65 V threshold,"
         )
         lines.append(
@@ -177,22 +260,25 @@ def write_json(res: dict[str, Any], path: str | Path) -> Path:
 
 
 def run_kim(args: argparse.Namespace) -> int:
-    from ..experiments.kim2024 import CircuitDesign, TrainSettings, run_kim2024
+    from ..experiments.kim2024 import TrainSettings, run_kim2024
 
     voltages, labels = parse_voltages(args.voltages)
     if args.json and not Path(args.json).resolve().parent.is_dir():
         raise InputError(f"folder of --json does not exist: {Path(args.json).parent}")
+    design = design_from_args(args, args.mapping)
+    seed, how = resolve_seed(args, args.grid, args.epochs)
     res = run_kim2024(
         args.grid,
-        args.seed,
+        seed,
         alpha=args.alpha,
         max_q=args.max_q,
         voltages=voltages,
         voltage_labels=labels,
         backend=args.backend,
         settings=TrainSettings(epochs=args.epochs),
-        design=CircuitDesign(mapping=args.mapping),
+        design=design,
     )
+    res["seed_pick"] = how
     print(format_report(res))
     if args.json:
         print(f"  wrote {write_json(res, args.json)}")
@@ -223,8 +309,11 @@ def run_demo(args: argparse.Namespace) -> int:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    print(f"xbarsim demo: Kim et al. 2024, 5x5 digits, backend {args.backend}", flush=True)
-    res = run_kim2024(5, args.seed, backend=args.backend, voltages=(1.0, 5.0, 10.0))
+    design = design_from_args(args)
+    print(f"xbarsim demo: Kim et al. 2024, 5x5 digits, {design.label()}, backend {args.backend}", flush=True)
+    seed, how = resolve_seed(args, 5, 500)
+    res = run_kim2024(5, seed, backend=args.backend, voltages=(1.0, 5.0, 10.0), design=design)
+    res["seed_pick"] = how
     print(format_report(res), flush=True)
     write_json(res, out / "result.json")
     print("  small study for Figs. 4a/5 (20 seeds x 25 models) ...", flush=True)

@@ -32,6 +32,12 @@ to 1e-1), and ngspice agrees. Its device levels are exactly the q quantization l
 ``r_ref`` and ``bias_scale`` are circuit choices made per input voltage (the Kim experiment
 calibrates them on an analytic model); nothing else about the weights is fitted.
 
+Periphery: the input drivers may add an offset voltage (the paper adds the diode threshold,
+0.65 V, to every input) and the layers may be coupled through ideal buffers instead of
+passively. Until the circuit spec carries them (``Crossbar.driver``, ``Network(coupling=...)``),
+the mapping records its :class:`~xbarsim.periphery.Driver` and :class:`~xbarsim.periphery.Buffer`
+and :func:`xbarsim.experiments.kim2024.solve_kim` applies them around the backend solves.
+
 Levels: as for the tiled schemes, every cell records which device level it holds
 (:attr:`KimMapping.level_index` into :attr:`KimMapping.level_conductance`, the sorted distinct
 conductances of both layers), so Monte-Carlo code can redraw each cell from its level's
@@ -49,6 +55,7 @@ import numpy as np
 from .._validate import check_real
 from ..circuit import CellModel, Crossbar, Network
 from ..errors import InputError
+from ..periphery import Buffer, Driver
 
 __all__ = ["KIM_SCHEMES", "KimMapping", "KimScheme", "kim_conductances", "map_kim"]
 
@@ -127,6 +134,11 @@ class KimMapping:
         Layer-1 reference resistance (ohm).
     bias_scale:
         Bias-row scale of the differential scheme (0 for single).
+    driver:
+        Input drivers of layer 1 (offset voltage added to the driven rows; identity by default).
+    buffer:
+        ``None`` (passive coupling: layer 1's r_ref voltages drive layer 2 directly) or the ideal
+        buffer from each layer-1 sense node to the matching layer-2 row.
     """
 
     network: Network
@@ -135,6 +147,13 @@ class KimMapping:
     scheme: str
     r_ref: float
     bias_scale: float
+    driver: Driver
+    buffer: Buffer | None
+
+    @property
+    def coupling(self) -> str:
+        """``"passive"`` or ``"buffered"``."""
+        return "passive" if self.buffer is None else "buffered"
 
     def with_conductances(self, G: Sequence[np.ndarray]) -> Network:
         """The same network with new per-layer conductance matrices (e.g. sampled per level)."""
@@ -156,12 +175,21 @@ def map_kim(
     cell: CellModel | None = None,
     r_wire: float = 0.0,
     r_driver: float = 0.0,
+    driver: Driver | None = None,
+    buffer: Buffer | None = None,
 ) -> KimMapping:
     """Map weights W1 (M, H), W2 (H, O) onto the two-layer circuit (see the module notes).
 
     ``cell`` defaults to a diode selector with the default :class:`~xbarsim.circuit.DiodeModel`;
-    ``r_wire``/``r_driver`` apply to both layers (0 = ideal wiring, as in the paper).
+    ``r_wire``/``r_driver`` apply to both layers (0 = ideal wiring, as in the paper). ``driver``
+    (default: none, inputs applied as given) and ``buffer`` (default: passive coupling) are the
+    periphery, recorded on the mapping.
     """
+    driver = Driver() if driver is None else driver
+    if not isinstance(driver, Driver):
+        raise InputError(f"driver must be a xbarsim.periphery.Driver, got {type(driver).__name__}")
+    if buffer is not None and not isinstance(buffer, Buffer):
+        raise InputError(f"buffer must be None or a xbarsim.periphery.Buffer, got {type(buffer).__name__}")
     G1, G2 = kim_conductances(W1, W2, scheme=scheme, g_on=g_on, g_off=g_off, bias_scale=bias_scale)
     r_ref = check_real(r_ref, "r_ref", positive=True)
     cell = CellModel(kind="diode") if cell is None else cell
@@ -174,4 +202,4 @@ def map_kim(
     table, inverse = np.unique(np.concatenate([G1.ravel(), G2.ravel()]), return_inverse=True)
     inverse = inverse.ravel()
     idx = (inverse[: G1.size].reshape(G1.shape), inverse[G1.size :].reshape(G2.shape))
-    return KimMapping(net, idx, table, scheme, r_ref, float(bias_scale))
+    return KimMapping(net, idx, table, scheme, r_ref, float(bias_scale), driver, buffer)

@@ -24,26 +24,51 @@ The weight -> conductance mapping (why it is not the paper's literal 25x10 -> 10
 piecewise-linear passive model (:func:`passive_outputs`), re-scored on the Shockley model
 (:func:`shockley_outputs`). Nothing else about the weights is fitted.
 
-Because the hidden voltage can never exceed ``V_in - V_D``, at 1 V input (``1 - 0.65 = 0.35 V``)
-no layer-2 diode can be forward biased in a real circuit; the ideal backend (whose r_ref is an
-ideal transimpedance) still computes currents, so 1 V shows a large current gap by construction.
+The paper's drive and coupling (:mod:`.circuit`): the drivers add the diode threshold to each lit
+pixel (``CircuitDesign.input_offset``) and the layers are coupled passively or through ideal
+buffers (``CircuitDesign.coupling``); :func:`paper_design` is the configuration that follows the
+paper (differential mapping, +0.65 V inputs, buffered layers), :func:`solve_kim` the one solve
+that applies both. :func:`pick_seed` picks a net whose level search ends at q <= 4, like the
+paper's (Section 3.3).
+
+With passive coupling the hidden voltage can never exceed the driven voltage minus V_D, so at 1 V
+without the offset (``1 - 0.65 = 0.35 V``) no layer-2 diode can be forward biased; the ideal
+backend (whose r_ref is an ideal transimpedance) still computes currents, so that configuration
+shows a large current gap by construction.
 """
 
-from .analytic import passive_outputs, shockley_outputs
+from .analytic import ideal_outputs, passive_outputs, shockley_outputs, unloaded_hidden
 from .calibration import build_circuit, calibrate, calibration_candidates
 from .circuit import (
+    COUPLINGS,
     MAPPINGS,
     CircuitDesign,
     KimCircuit,
+    buffer_gain,
+    driven_voltages,
     evaluate_circuit,
+    evaluate_kim,
     glyph_voltages,
+    kim_buffer,
     layer_conductances,
+    map_circuit,
+    paper_design,
+    solve_kim,
 )
 from .run import deck_text, run_kim2024
 from .study import StudyResult, run_study
-from .training import N_HIDDEN, N_OUT, TrainSettings, find_levels, train_and_quantize, train_model
+from .training import (
+    N_HIDDEN,
+    N_OUT,
+    TrainSettings,
+    find_levels,
+    pick_seed,
+    train_and_quantize,
+    train_model,
+)
 
 __all__ = [
+    "COUPLINGS",
     "MAPPINGS",
     "N_HIDDEN",
     "N_OUT",
@@ -51,18 +76,28 @@ __all__ = [
     "KimCircuit",
     "StudyResult",
     "TrainSettings",
+    "buffer_gain",
     "build_circuit",
     "calibrate",
     "calibration_candidates",
     "deck_text",
+    "driven_voltages",
     "evaluate_circuit",
+    "evaluate_kim",
     "find_levels",
     "glyph_voltages",
+    "ideal_outputs",
+    "kim_buffer",
     "layer_conductances",
+    "map_circuit",
+    "paper_design",
     "passive_outputs",
+    "pick_seed",
     "run_kim2024",
     "run_study",
     "shockley_outputs",
+    "solve_kim",
     "train_and_quantize",
     "train_model",
+    "unloaded_hidden",
 ]

@@ -2,13 +2,25 @@
 
 The weights become conductances through :mod:`xbarsim.mapping.kim` (the ``differential`` and
 ``single`` schemes are documented there); this module holds the fixed design choices and the
-glyph drive.
+glyph drive, and the periphery the paper drives the circuit with:
+
+* **input offset** (:func:`driven_voltages`): Kim et al. add the diode threshold to the input
+  voltage ("we added 0.65 V to account for the threshold voltage (Vth) of the diode", Section 2),
+  so a lit pixel's cells see ``V_in`` across their resistor in the computer calculation. A dark
+  pixel's driver stays at 0 V by default (``offset_inputs="active"``): the paper adds the offset
+  to *the input voltage* and a dark pixel has none; ``"all"`` (0.65 V on every row) is kept for
+  comparison, its dark rows forward-bias their diodes slightly.
+* **coupling** (:func:`solve_kim`): ``passive`` (layer 1's r_ref voltages drive layer 2) or
+  ``buffered``: an ideal buffer re-drives each layer-2 row at ``gain * V_h + offset`` with the
+  same offset as the inputs (the threshold compensation of layer 2's rows) and a gain chosen so
+  the largest hidden voltage maps to ``V_in`` (layer 2 sees the input swing of layer 1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from typing import Literal
 
 import numpy as np
 
@@ -19,10 +31,15 @@ from ...circuit import CellModel, DiodeModel, Network
 from ...datasets.glyphs import glyphs
 from ...errors import InputError
 from ...mapping.kim import KIM_SCHEMES, KimMapping, KimScheme, kim_conductances, map_kim
+from ...periphery import OFFSET_INPUTS, Buffer, Driver, OffsetInputs
 from ...quant import QuantResult
+from ...solution import Solution
+from .analytic import unloaded_hidden
 from .training import check_grid
 
 MAPPINGS: tuple[str, ...] = KIM_SCHEMES
+Coupling = Literal["passive", "buffered"]
+COUPLINGS: tuple[str, ...] = ("passive", "buffered")
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,12 @@ class CircuitDesign:
         Wire segment and driver resistances (ohm); 0 = ideal, as in the paper's figure.
     diode:
         Selector diode (threshold 0.65 V).
+    input_offset:
+        Volts the input drivers add to the driven rows (0 = none; the paper: ``diode.v_threshold``).
+    offset_inputs:
+        ``"active"`` (only lit pixels get the offset, a dark pixel stays at 0 V) or ``"all"``.
+    coupling:
+        ``"passive"`` or ``"buffered"`` (see the module notes).
     """
 
     mapping: KimScheme = "differential"
@@ -49,15 +72,44 @@ class CircuitDesign:
     r_wire: float = 0.0
     r_driver: float = 0.0
     diode: DiodeModel = field(default_factory=DiodeModel)
+    input_offset: float = 0.0
+    offset_inputs: OffsetInputs = "active"
+    coupling: Coupling = "passive"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "input_offset", check_real(self.input_offset, "input offset voltage"))
+        if not 0.0 <= self.input_offset <= 10.0:
+            raise InputError(f"input offset must be in [0, 10] V, got {self.input_offset}")
+        if self.offset_inputs not in OFFSET_INPUTS:
+            raise InputError(
+                f"offset_inputs must be one of {', '.join(OFFSET_INPUTS)}, got {self.offset_inputs!r}"
+            )
+        if self.coupling not in COUPLINGS:
+            raise InputError(f"coupling must be one of {', '.join(COUPLINGS)}, got {self.coupling!r}")
         if self.mapping not in MAPPINGS:
             raise InputError(f"mapping must be one of {', '.join(MAPPINGS)}, got {self.mapping!r}")
         if not 0 < self.g_off < self.g_on:
             raise InputError(f"need 0 < g_off < g_on, got {self.g_off}, {self.g_on}")
 
+    @property
+    def driver(self) -> Driver:
+        """The input drivers of layer 1."""
+        return Driver(offset=self.input_offset, offset_inputs=self.offset_inputs)
+
+    def label(self) -> str:
+        """Short name of the configuration, e.g. ``differential/buffered/offset 0.65 V (active)``."""
+        off = f"offset {self.input_offset:g} V ({self.offset_inputs})" if self.input_offset else "no offset"
+        return f"{self.mapping}/{self.coupling}/{off}"
+
 
 DEFAULT_DESIGN = CircuitDesign()
+
+
+def paper_design(**changes: object) -> CircuitDesign:
+    """The configuration that follows the paper: differential mapping, buffered layers, +V_th inputs."""
+    base = {"input_offset": DiodeModel().v_threshold, "coupling": "buffered"}
+    base.update(changes)
+    return CircuitDesign(**base)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +146,37 @@ def layer_conductances(
     )
 
 
+def driven_voltages(V: np.ndarray, driver: Driver) -> np.ndarray:
+    """The row voltages layer 1's drivers put out for requested voltages V (B, M).
+
+    The one place the input offset is applied (until ``Crossbar.driver`` carries it into every
+    backend, which applies the same :meth:`~xbarsim.periphery.Driver.apply`).
+    """
+    return driver.apply(V)
+
+
+def buffer_gain(G1: np.ndarray, V: np.ndarray, r_ref: float, v_in: float, v_th: float) -> float:
+    """Buffer gain mapping the largest hidden voltage of the glyphs to ``v_in`` (V = driven voltages).
+
+    Hidden voltages from the unloaded layer 1 with the ideal diode law (closed form); a design
+    choice made per input voltage like r_ref, not a fit of the weights.
+    """
+    top = float(np.max(unloaded_hidden(G1, V, r_ref, v_th)))
+    if not top > 0:
+        raise InputError("no hidden voltage is above 0 V: the buffer gain is undefined")
+    return float(v_in) / top
+
+
+def kim_buffer(
+    G1: np.ndarray, V: np.ndarray, r_ref: float, v_in: float, design: CircuitDesign
+) -> Buffer | None:
+    """The coupling of ``design``: None (passive) or the buffer of :func:`buffer_gain` + input offset."""
+    if design.coupling == "passive":
+        return None
+    gain = buffer_gain(G1, V, r_ref, v_in, design.diode.v_threshold)
+    return Buffer(gain=gain, offset=design.input_offset)
+
+
 def map_circuit(
     quantized: QuantResult | Sequence[np.ndarray],
     v_in: float,
@@ -101,8 +184,15 @@ def map_circuit(
     r_ref: float,
     bias_scale: float,
 ) -> KimCircuit:
-    """The circuit at fixed ``r_ref``/``bias_scale`` (``single`` has no bias row: its scale is 0)."""
+    """The circuit at fixed ``r_ref``/``bias_scale`` (``single`` has no bias row: its scale is 0).
+
+    Buffered coupling gets the buffer of :func:`buffer_gain` with the input offset.
+    """
     W1, W2 = kim_weights(quantized)
+    v_in = check_real(v_in, "input voltage", positive=True)
+    G1, _ = layer_conductances([W1, W2], design, 0.0)  # layer 1 does not depend on the bias scale
+    V = driven_voltages(glyph_voltages(round(np.sqrt(W1.shape[0])), v_in), design.driver)
+    buffer = kim_buffer(G1, V, r_ref, v_in, design)
     mapped = map_kim(
         W1,
         W2,
@@ -114,9 +204,11 @@ def map_circuit(
         cell=CellModel(kind="diode", diode=design.diode),
         r_wire=design.r_wire,
         r_driver=design.r_driver,
+        driver=design.driver,
+        buffer=buffer,
     )
     parts = {f.name: getattr(mapped, f.name) for f in fields(KimMapping)}
-    return KimCircuit(**parts, v_in=check_real(v_in, "input voltage", positive=True))
+    return KimCircuit(**parts, v_in=v_in)
 
 
 def glyph_voltages(grid: int, v_in: float) -> np.ndarray:
@@ -124,6 +216,42 @@ def glyph_voltages(grid: int, v_in: float) -> np.ndarray:
     if not np.isfinite(v_in) or not v_in > 0:
         raise InputError(f"input voltage must be > 0 V, got {v_in!r}")
     return glyphs(check_grid(grid)) * float(v_in)
+
+
+def solve_kim(mapping: KimMapping, V: np.ndarray, backend: str | Backend = "ideal") -> Solution:
+    """Solve the Kim circuit of ``mapping`` for requested input voltages V (B, M), periphery included.
+
+    The drivers' offset is applied first (:func:`driven_voltages`). Passive coupling is one solve
+    of the two-layer network; buffered coupling solves layer 1 (with its r_ref sensing) and
+    layer 2 separately with the same backend, layer 2 driven at ``buffer.apply`` of layer 1's
+    sense voltages: an ideal buffer draws no current, so this decoupling is exact (with ngspice
+    it is two real ngspice runs). The returned solution has both layers; ``power`` is that of
+    the input sources of both stages.
+    """
+    be = get_backend(backend) if isinstance(backend, str) else backend
+    Vd = driven_voltages(V, mapping.driver)
+    if mapping.buffer is None:
+        return be.solve(mapping.network, Vd)
+    l1, l2 = mapping.network.layers
+    s1 = be.solve(Network((l1,)), Vd)
+    s2 = be.solve(Network((l2,)), mapping.buffer.apply(s1.voltages))
+    return Solution.from_layers(
+        [s1.currents, s2.currents],
+        [s1.voltages, s2.voltages],
+        s1.power + s2.power,
+        backend=s2.backend,
+        seconds=s1.seconds + s2.seconds,
+        sensed_by_voltage=s2.sensed_by_voltage,
+        ignored=tuple(sorted(set(s1.ignored) | set(s2.ignored))),
+    )
+
+
+def evaluate_kim(
+    mapping: KimMapping, V: np.ndarray, backend: str | Backend = "ideal"
+) -> tuple[float, np.ndarray]:
+    """Recognition and the (B, O) output currents of the Kim circuit (:func:`solve_kim`)."""
+    cur = np.asarray(solve_kim(mapping, V, backend).currents)
+    return recognition(cur), cur
 
 
 def evaluate_circuit(

@@ -13,7 +13,7 @@ from ...errors import InputError
 from ...solution import relative_error
 from .analytic import passive_outputs, shockley_outputs
 from .calibration import build_circuit
-from .circuit import DEFAULT_DESIGN, CircuitDesign, evaluate_circuit, glyph_voltages
+from .circuit import DEFAULT_DESIGN, CircuitDesign, driven_voltages, evaluate_kim, glyph_voltages
 from .training import DEFAULT_SETTINGS, TrainSettings, check_grid, train_and_quantize
 
 
@@ -30,31 +30,38 @@ def deck_text(
     """ngspice deck of one seed's circuit at ``v_in`` driven by all ten glyphs (a 10-point sweep).
 
     r_ref and the bias scale come from the passive-model calibration alone (no simulator
-    needed), so the deck is a pure function of its arguments.
+    needed), so the deck is a pure function of its arguments. The sources are the driven
+    voltages (input offset included). One deck holds passive coupling only: a buffered design
+    needs a controlled source per hidden unit, which the netlist writer does not have yet.
     """
     from ...netlist import write_netlist
 
+    if design.coupling != "passive":
+        raise InputError("a single ngspice deck needs passive coupling (buffered layers are two runs)")
     _, quant = train_and_quantize(grid, seed, alpha=alpha, max_q=max_q, settings=settings)
     kc = build_circuit(quant, float(v_in), design=design)
     text = write_netlist(
         kc.network,
-        glyph_voltages(grid, float(v_in)),
+        driven_voltages(glyph_voltages(grid, float(v_in)), kc.driver),
         title=f"kim2024 {grid}x{grid} seed {seed} at {v_in:g} V",
     )
     title, rest = text.split("\n", 1)
     head = [
         title,
         (
-            f"* Kim et al. 2024 circuit: {design.mapping} mapping, q = {quant.bins}, "
+            f"* Kim et al. 2024 circuit: {design.label()}, q = {quant.bins}, "
             f"r_ref = {kc.r_ref:.6g} ohm, bias scale = {kc.bias_scale:g}"
         ),
         (
-            f"* sweep point k = digit k ({grid}x{grid} glyph, lit pixel = {v_in:g} V); "
+            f"* sweep point k = digit k ({grid}x{grid} glyph, lit pixel = {v_in:g} V + offset "
+            f"{design.input_offset:g} V); "
             "outputs i(Vam1_k) = digit score k"
         ),
         (
             f"* regenerate: python examples/kim2024_fig6b.py --grid {grid} --seed {seed} "
-            f"--epochs {settings.epochs} --deck <this file> --deck-voltage {v_in:g}"
+            f"--epochs {settings.epochs} --deck <this file> --deck-voltage {v_in:g} "
+            f"--deck-coupling passive --input-offset {design.input_offset:g} "
+            f"--offset-inputs {design.offset_inputs}"
         ),
     ]
     return "\n".join(head) + "\n" + rest
@@ -92,18 +99,22 @@ def run_kim2024(
     out, quant = train_and_quantize(g, seed, alpha=alpha, max_q=max_q, settings=settings)
     out["backend"] = be.name
     out["mapping"] = design.mapping
+    out["coupling"] = design.coupling
+    out["input_offset"] = design.input_offset
+    out["offset_inputs"] = design.offset_inputs
     out["g_on"], out["g_off"] = design.g_on, design.g_off
     per: dict[str, object] = {}
     for v, lab in zip(voltages, labels):
         kc = build_circuit(quant, float(v), design=design, calibrate_with=be)
         V = glyph_voltages(g, float(v))
-        acc, i_sim = evaluate_circuit(kc.network, V, be)
-        ideal_acc, i_calc = evaluate_circuit(kc.network, V, "ideal")
+        Vd = driven_voltages(V, kc.driver)
+        acc, i_sim = evaluate_kim(kc, V, be)
+        ideal_acc, i_calc = evaluate_kim(kc, V, "ideal")
         G1, G2 = (xb.G for xb in kc.network.layers)
-        model = passive_outputs(G1, G2, V, kc.r_ref, design.diode.v_threshold)
+        model = passive_outputs(G1, G2, Vd, kc.r_ref, design.diode.v_threshold, buffer=kc.buffer)
         gap = current_gap_rate(i_sim, i_calc, floor=1e-15)
         gap_model = current_gap_rate(i_sim, model, floor=1e-15)
-        exact, _ = shockley_outputs(G1, G2, V, kc.r_ref, design.diode)
+        exact, _ = shockley_outputs(G1, G2, Vd, kc.r_ref, design.diode, buffer=kc.buffer)
         per[lab] = {
             "v_in": float(v),
             "spice_accuracy": acc,
@@ -116,6 +127,8 @@ def run_kim2024(
             "shockley_model_rel_error": relative_error(i_sim, exact),
             "r_ref": kc.r_ref,
             "bias_scale": kc.bias_scale,
+            "buffer_gain": None if kc.buffer is None else kc.buffer.gain,
+            "buffer_offset": None if kc.buffer is None else kc.buffer.offset,
             "i_sim": i_sim.tolist(),
             "i_calc": i_calc.tolist(),
             "n_device_levels": int(kc.level_conductance.size),

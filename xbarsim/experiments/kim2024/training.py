@@ -9,6 +9,7 @@ import numpy as np
 
 from ..._validate import check_int, check_real
 from ...datasets.glyphs import glyphs, one_hot
+from ...errors import InputError
 from ...nn import numpy_net
 from ...quant import LevelSearch, QuantResult, search_levels, weight_range
 
@@ -110,3 +111,31 @@ def train_and_quantize(
         "quantized_weights": [a.tolist() for a in quant.weights],
     }
     return out, quant
+
+
+def pick_seed(
+    grid: int,
+    *,
+    max_levels: int = 4,
+    first: int = 0,
+    count: int = 200,
+    alpha: float = 1.0,
+    settings: TrainSettings = DEFAULT_SETTINGS,
+) -> tuple[int, int]:
+    """The first seed of ``first .. first + count - 1`` whose level search ends at q <= ``max_levels``.
+
+    The paper simulated the circuit with a net whose search ended at q = 4 (Section 3.3); this
+    picks such a net deterministically (the seeds are tried in order, each trained as
+    :func:`train_model` does). Returns ``(seed, q)``.
+    """
+    g = check_grid(grid)
+    check_int(max_levels, "max_levels", minimum=1)
+    check_int(first, "first seed", minimum=0)
+    check_int(count, "seed count", minimum=1)
+    for seed in range(first, first + count):
+        search, _ = find_levels(train_model(g, seed, settings).model(0), alpha=alpha, max_q=max_levels)
+        if search.found and search.q is not None:
+            return seed, int(search.q)
+    raise InputError(
+        f"no seed in {first}..{first + count - 1} reaches recognition {alpha:g} with q <= {max_levels}"
+    )
