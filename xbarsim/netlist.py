@@ -41,6 +41,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -458,20 +459,22 @@ def build_deck(
     )
 
 
-def write_netlist(
-    circuit: Circuit,
-    V: np.ndarray | None = None,
-    *,
-    title: str = "xbarsim",
-    nodes: Iterable[str] = (),
-    options: Mapping[str, object] | None = None,
-) -> str:
+class DeckOptions(TypedDict, total=False):
+    """Keywords of :func:`write_netlist` (as :func:`build_deck`'s)."""
+
+    title: str
+    nodes: Iterable[str]
+    options: Mapping[str, object] | None
+
+
+def write_netlist(circuit: Circuit, V: np.ndarray | None = None, **kw: Unpack[DeckOptions]) -> str:
     """ngspice deck text of ``circuit`` driven by ``V`` ((B, M0), (M0,) or None for 0 V inputs).
 
     One vector gives an ``.op`` deck; B > 1 vectors give one DC sweep over the vector index.
-    ``nodes`` adds node voltages to the saved vectors; ``options`` are whitelisted ``.options``.
+    ``nodes`` adds node voltages to the saved vectors; ``options`` are whitelisted ``.options``;
+    ``title`` is the deck's first line.
     """
-    return build_deck(circuit, V, title=title, nodes=nodes, options=options).text
+    return build_deck(circuit, V, **kw).text
 
 
 def check_topology(topo: Topology) -> None:

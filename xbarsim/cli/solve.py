@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ DECK_BACKENDS = ("ngspice", "pyspice")
 
 
 #: (flag, type, default, metavar, help) of the numeric circuit options of ``solve`` and ``netlist``.
-CIRCUIT_OPTIONS: tuple[tuple[str, type | None, float | None, str, str], ...] = (
+CIRCUIT_OPTIONS: tuple[tuple[str, Callable[[str], Any], float | None, str, str], ...] = (
     ("--v-gate", float, 3.3, "VOLT", "1T1R gate voltage (default 3.3)"),
     ("--diode-threshold", float, 0.65, "VOLT", "diode threshold of the ideal law (default 0.65)"),
     ("--r-wire", float, None, "OHM", "resistance of each row and column wire segment (default 0)"),
@@ -35,7 +36,7 @@ CIRCUIT_OPTIONS: tuple[tuple[str, type | None, float | None, str, str], ...] = (
     ("--r-ref", float, None, "OHM", "reference resistor to ground: outputs become its voltages"),
     ("--input-offset", float, 0.0, "VOLT", "driver offset added to the rows (default 0)"),
     ("--dac-bits", int, None, "B", "quantize input voltages to 2**B levels"),
-    ("--dac-range", None, None, "LO,HI", "DAC range in volts (with --dac-bits)"),
+    ("--dac-range", str, None, "LO,HI", "DAC range in volts (with --dac-bits)"),
     ("--adc-bits", int, None, "B", "convert the outputs with a B-bit ADC"),
     (
         "--adc-range",

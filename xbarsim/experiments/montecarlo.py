@@ -106,6 +106,18 @@ def sample_mapped_model(mapped: Any, dist: Any, rng: np.random.Generator, **vari
     return mapped.with_layers(layers)
 
 
+def _variability(
+    mode: str, read_noise: float, stuck_hrs_rate: float, stuck_lrs_rate: float
+) -> dict[str, Any]:
+    """The keywords of :func:`xbarsim.variability.sample_around` a trial's parameters ask for."""
+    return {
+        "mode": mode,
+        "read_noise": read_noise,
+        "stuck_hrs_rate": stuck_hrs_rate,
+        "stuck_lrs_rate": stuck_lrs_rate,
+    }
+
+
 @functools.lru_cache(maxsize=4)
 def _mnist_nominal(
     model_path: str, mtime: float, dataset: str, n_test: int, data_dir: str | None, **mapping: Any
@@ -212,28 +224,14 @@ def mnist_mc(
     path = Path(model) if model else trained_mlp(dataset, hidden, hidden_layers, epochs, train_seed, ddir)
     if not path.is_file():
         raise InputError(f"model file not found: {path}")
+    mapping = {"method": method, "levels": levels, "bias": bias, "scheme": scheme}
+    mapping.update(tile=tile, cell=cell, r_wire=r_wire)
     mapped_nominal, x, y, acc_q, acc_f = _mnist_nominal(
-        str(path),
-        path.stat().st_mtime,
-        dataset,
-        n_test,
-        ddir,
-        method=method,
-        levels=levels,
-        bias=bias,
-        scheme=scheme,
-        tile=tile,
-        cell=cell,
-        r_wire=r_wire,
+        str(path), path.stat().st_mtime, dataset, n_test, ddir, **mapping
     )
     dist = preset_distribution(preset or f"hfo2-1t1r-{levels}")
     rng = rng_for(seed, trial, "mnist_mc/devices")
-    variability: dict[str, Any] = {
-        "mode": mode,
-        "read_noise": read_noise,
-        "stuck_hrs_rate": stuck_hrs_rate,
-        "stuck_lrs_rate": stuck_lrs_rate,
-    }
+    variability = _variability(mode, read_noise, stuck_hrs_rate, stuck_lrs_rate)
     mapped = sample_mapped_model(mapped_nominal, dist, rng, **variability)
     # the drawn devices alone (ideal product of the weights they encode) ...
     dev_layers = [replace(layer, A=layer.weights_from_conductances()) for layer in mapped.layers]
@@ -350,12 +348,7 @@ def kim2024_mc(
         grid, seed, alpha, max_q, v_in, backend, mapping, g_on, g_off, r_wire
     )
     rng = rng_for(seed, trial, "kim2024_mc/devices")
-    variability: dict[str, Any] = {
-        "mode": mode,
-        "read_noise": read_noise,
-        "stuck_hrs_rate": stuck_hrs_rate,
-        "stuck_lrs_rate": stuck_lrs_rate,
-    }
+    variability = _variability(mode, read_noise, stuck_hrs_rate, stuck_lrs_rate)
     G = [sample_around(dist, xb.G, rng, **variability) for xb in kc.network.layers]
     net = kc.with_conductances(G)
     acc, cur = kim.evaluate_circuit(net, V, backend)
