@@ -22,6 +22,7 @@ import numpy as np
 from .._validate import check_real, check_voltages
 from ..circuit import Circuit, as_network
 from ..errors import ConvergenceError, InputError
+from ..native.chord import ChordSolver
 from ..native.linear import Transfer, transfer
 from ..native.mna import MOS_MODES, Mna, node_index, stamp
 from ..native.newton import NewtonOptions, NewtonSolver, _Failed
@@ -29,6 +30,10 @@ from ..solution import Solution
 from ..spice.models import DEFAULT_GMIN
 
 _ORDERINGS = ("MMD_AT_PLUS_A", "MMD_ATA", "COLAMD", "NATURAL")
+#: Nonlinear solution methods: chord iteration with one factorization (Newton as fallback), or Newton.
+METHODS = ("chord", "newton")
+#: Vectors the chord iteration carries at once (memory: this many copies of the node voltages).
+CHORD_BLOCK = 64
 #: Nonlinear batches are solved in chunks of about this many unknowns in total (K vectors at once).
 CHUNK_UNKNOWNS = 10_000
 
@@ -41,6 +46,8 @@ class _Entry:
         self.mna = mna
         self.transfers: dict[tuple[int, ...], Transfer] = {}
         self.newton: NewtonSolver | None = None
+        self.chord: ChordSolver | None = None
+        self.chord_off = False
 
 
 class NativeBackend:
@@ -60,6 +67,10 @@ class NativeBackend:
         Number of circuits whose factorization/transfer data are kept (keyed by object identity).
     chunk:
         Vectors Newton solves together in one block-diagonal system (0: about 10,000 unknowns in all, at most 32).
+    method:
+        ``"chord"`` (default): one Jacobian factored once per circuit, reused by every iteration and
+        vector, to ~1e-11 of the root; vectors it cannot bring there go to Newton.
+        ``"newton"``: SPICE Newton with a new factorization per iteration (the reference path).
     """
 
     name = "native"
@@ -76,6 +87,7 @@ class NativeBackend:
         ordering: str = "MMD_AT_PLUS_A",
         cache_size: int = 8,
         chunk: int = 0,
+        method: str = "chord",
     ) -> None:
         if mos not in MOS_MODES:
             raise InputError(f"unknown mos option {mos!r}; choose one of {', '.join(MOS_MODES)}")
@@ -83,7 +95,10 @@ class NativeBackend:
             raise InputError(f"unknown ordering {ordering!r}; choose one of {', '.join(_ORDERINGS)}")
         if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 2:
             raise InputError(f"max_iter must be an integer >= 2, got {max_iter!r}")
+        if method not in METHODS:
+            raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         self.mos = mos
+        self.method = method
         self.ordering = ordering
         self.options = NewtonOptions(
             reltol=check_real(reltol, "reltol", positive=True),
@@ -188,19 +203,22 @@ class NativeBackend:
             if L != topo.ammeter_layer
         }
         node_v = np.zeros((B, node_ids.size))
-        K = self.chunk if self.chunk else max(1, min(32, CHUNK_UNKNOWNS // max(1, solver.n_u)))
+        names = "+".join(mna.names)
+        step = CHORD_BLOCK if self.method == "chord" else self._chunk(solver)
         warm = None
-        for b0 in range(0, B, K):
-            xf = xf_all[b0 : b0 + K]
+        for b0 in range(0, B, step):
+            xf = xf_all[b0 : b0 + step]
             try:
-                xu, state = solver.solve_chunk(xf, warm)
+                if self.method == "chord":
+                    xu = self._chord(entry, solver, xf)
+                else:
+                    xu, state = solver.solve_chunk(xf, warm)
+                    warm = (xu[-1], tuple(a[-1] for a in state))
             except _Failed as exc:
-                names = "+".join(mna.names)
                 raise ConvergenceError(
                     f"native: no DC operating point for array {names!r} at input vector {b0 + exc.index} "
                     f"(Newton, gmin stepping and source stepping failed: {exc})"
                 ) from None
-            warm = (xu[-1], tuple(a[-1] for a in state))
             full = solver.node_voltages(xf, xu)
             sl = slice(b0, b0 + xf.shape[0])
             if amm_nodes.size:
@@ -210,6 +228,33 @@ class NativeBackend:
                 arr[sl] = full[:, topo.sense_nodes[L]]
             node_v[sl] = full[:, node_ids]
         return amm, src, sense, node_v
+
+    def _chunk(self, solver: NewtonSolver) -> int:
+        return self.chunk if self.chunk else max(1, min(32, CHUNK_UNKNOWNS // max(1, solver.n_u)))
+
+    def _chord(self, entry: _Entry, solver: NewtonSolver, xf: np.ndarray) -> np.ndarray:
+        """Chord iteration on a block of vectors; the ones it leaves unconverged go to Newton."""
+        if entry.chord is None:
+            entry.chord = ChordSolver(solver)
+        if entry.chord_off:
+            xu, failed = np.zeros((xf.shape[0], solver.n_u)), np.ones(xf.shape[0], dtype=bool)
+        else:
+            xu, failed = entry.chord.solve(xf, self.options.max_iter)
+            # Most of a block left to Newton: this circuit's Jacobian varies too much between
+            # vectors (e.g. diodes switching with binary inputs); later blocks go to Newton directly.
+            entry.chord_off = 2 * int(failed.sum()) > failed.size
+        todo = np.flatnonzero(failed)
+        step = self._chunk(solver)
+        for c0 in range(0, todo.size, step):
+            idx = todo[c0 : c0 + step]
+            solver._vd_inner = None
+            try:
+                xu[idx] = solver.solve_chunk(xf[idx])[0]
+            except _Failed as exc:
+                exc.index = int(idx[exc.index])
+                raise
+        solver._vd_inner = None
+        return xu
 
     def __repr__(self) -> str:
         return f"NativeBackend(mos={self.mos!r}, {self.options})"

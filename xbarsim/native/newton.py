@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from .devices import diode_eval, fetlim, limvds, mos1_eval, pnjlim, series_diode_eval
+from .devices import diode_eval, fetlim, limvds, mos1_current, mos1_eval, pnjlim, series_diode_eval
 from .mna import Diodes, Mna, partition_nodes
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,8 @@ class NewtonSolver:
         upos, fpos = mna.upos, mna.fpos
         Y = mna.Y
         Yu = Y[mna.unknown]
-        Yuu = Yu[:, mna.unknown].tocoo()
+        self.Yuu = Yu[:, mna.unknown].tocsr()
+        Yuu = self.Yuu.tocoo()
         self.Yuf = Yu[:, mna.fixed].tocsr()
         d, m = mna.diodes, mna.mosfets
         self.nd = 0 if d is None else d.a.size
@@ -202,6 +203,7 @@ class NewtonSolver:
         self.slot_dev = inv[n_y : n_y + n_dev]
         self.slot_diag = inv[n_y + n_dev :]
         self.j_q, self.j_s = eq_[in_j], es_[in_j]
+        self.j_row, self.j_col = ru[in_j], cu[in_j]
         self.f_row, self.f_col, self.f_q, self.f_s = ru[in_f], cf[in_f], eq_[in_f], es_[in_f]
         ir_, ii_, is_ = (np.concatenate(x) if x else np.zeros(0) for x in (ir, ii, isg))
         iru = upos[ir_.astype(np.int64)]
@@ -250,6 +252,21 @@ class NewtonSolver:
         ieq = np.concatenate([cd - gd * vd, ids - dg * vgs - dd * vds], axis=1)
         return q, ieq, cd, ids
 
+    def device_currents(self, x: np.ndarray) -> np.ndarray:
+        """(K, nd + nm) currents of the diodes (or folded diode cells) and transistors at x (K, n)."""
+        d, m = self.mna.diodes, self.mna.mosfets
+        parts = []
+        if d is not None:
+            vd = x[:, d.a] - x[:, d.k]
+            if self.g_series is not None:
+                parts.append(self._series(vd, None)[0])
+            else:
+                parts.append(diode_eval(vd, d.is_, d.vte, self.opts.gmin)[0])
+        if m is not None:
+            vs = x[:, m.s]
+            parts.append(mos1_current(x[:, m.g] - vs, x[:, m.d] - vs, m.beta, m.vto, m.lam))
+        return np.concatenate(parts, axis=1) if parts else np.zeros((x.shape[0], 0))
+
     def _limit(self, vd, vgs, vds, state):
         """SPICE limiting relative to the previous iteration's (limited) device voltages."""
         d, m = self.mna.diodes, self.mna.mosfets
@@ -288,8 +305,9 @@ class NewtonSolver:
             self._block_cache = (K, indices, indptr)
         return self._block_cache[1], self._block_cache[2]
 
-    def _solve_linear(self, q, ieq, xf, shunt):
-        K, n_u, nnz = xf.shape[0], self.n_u, self.nnz
+    def jacobian(self, q: np.ndarray, shunt: float = 0.0) -> sp.csc_matrix:
+        """Block-diagonal Jacobian of K = len(q) vectors, unknowns in the fill-reducing order ``p``."""
+        K, n_u, nnz = q.shape[0], self.n_u, self.nnz
         data = np.tile(self.base, K)
         if self.j_q.size:
             slots = (self.slot_dev[None, :] + (np.arange(K) * nnz)[:, None]).ravel()
@@ -297,7 +315,11 @@ class NewtonSolver:
         if shunt:
             data[(self.slot_diag[None, :] + (np.arange(K) * nnz)[:, None]).ravel()] += shunt
         indices, indptr = self._block(K)
-        J = sp.csc_matrix((data, indices, indptr), shape=(K * n_u, K * n_u))
+        return sp.csc_matrix((data, indices, indptr), shape=(K * n_u, K * n_u))
+
+    def _solve_linear(self, q, ieq, xf, shunt):
+        K, n_u = xf.shape[0], self.n_u
+        J = self.jacobian(q, shunt)
         b = -(self.Yuf @ xf.T).T
         rows = (np.arange(K) * n_u)[:, None]
         if self.f_q.size:
