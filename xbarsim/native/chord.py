@@ -22,6 +22,7 @@ including the folded diode cells; only the matrix that maps residuals to steps i
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -57,7 +58,7 @@ class ChordSolver:
         n_dev = nw.nd + nw.nm
         # Device currents [diodes (nd), transistors (nm)] -> KCL rows of the unknowns.
         self.scatter = sp.csr_matrix((-nw.i_s, (nw.i_idx, nw.i_row)), shape=(n_dev, nw.n_u))
-        self.lu = None
+        self.lu: Any = None  # SuperLU of J0
         self.abstol = nw.opts.abstol
         self.ymax = float(np.abs(nw.Yuu.diagonal()).max()) if nw.n_u else 0.0
         self.recentred = False

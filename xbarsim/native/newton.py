@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from .devices import diode_eval, fetlim, limvds, mos1_current, mos1_eval, pnjlim, series_diode_eval
-from .mna import Diodes, Mna, partition_nodes
+from .mna import Diodes, Mna, Mosfets, partition_nodes
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,8 @@ class NewtonSolver:
         else:
             self.g_series = self.mid_nodes = None
         self.mna = mna
+        self.dio = mna.diodes if mna.diodes is not None else Diodes.empty()
+        self.mos = mna.mosfets if mna.mosfets is not None else Mosfets.empty()
         self.opts = opts
         self._vd_inner: np.ndarray | None = None
         self._block_cache: tuple[int, np.ndarray, np.ndarray] | None = None
@@ -130,7 +132,7 @@ class NewtonSolver:
         self.Yuu = Yu[:, mna.unknown].tocsr()
         Yuu = self.Yuu.tocoo()
         self.Yuf = Yu[:, mna.fixed].tocsr()
-        d, m = mna.diodes, mna.mosfets
+        d, m = self.dio, self.mos
         self.nd = 0 if d is None else d.a.size
         self.nm = 0 if m is None else m.d.size
         nd, nm = self.nd, self.nm
@@ -213,7 +215,7 @@ class NewtonSolver:
     # ------------------------------------------------------------------ devices
     # Every array below has one row per input vector of the block being solved, shape (K, ...).
     def _terminal_voltages(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        d, m = self.mna.diodes, self.mna.mosfets
+        d, m = self.dio, self.mos
         K = x.shape[0]
         vd = x[:, d.a] - x[:, d.k] if self.nd else np.zeros((K, 0))
         if self.nm:
@@ -224,10 +226,11 @@ class NewtonSolver:
         return vd, vgs, vds
 
     def _series(self, V: np.ndarray, vd0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        d = self.mna.diodes
+        d = self.dio
         K = V.shape[0]
         if vd0 is not None and vd0.size != V.size:
             vd0 = None
+        assert self.g_series is not None
         cur, geq, vd = series_diode_eval(
             V.ravel(), np.tile(self.g_series, K), np.tile(d.is_, K), np.tile(d.vte, K), self.opts.gmin, vd0
         )
@@ -235,7 +238,7 @@ class NewtonSolver:
 
     def _evaluate(self, vd, vgs, vds):
         """q (conductances), ieq (equivalent sources) and device currents at given voltages."""
-        d, m = self.mna.diodes, self.mna.mosfets
+        d, m = self.dio, self.mos
         g = self.opts.gmin
         K = vd.shape[0]
         if self.nd and self.g_series is not None:
@@ -254,22 +257,22 @@ class NewtonSolver:
 
     def device_currents(self, x: np.ndarray) -> np.ndarray:
         """(K, nd + nm) currents of the diodes (or folded diode cells) and transistors at x (K, n)."""
-        d, m = self.mna.diodes, self.mna.mosfets
+        d, m = self.dio, self.mos
         parts = []
-        if d is not None:
+        if self.nd:
             vd = x[:, d.a] - x[:, d.k]
             if self.g_series is not None:
                 parts.append(self._series(vd, None)[0])
             else:
                 parts.append(diode_eval(vd, d.is_, d.vte, self.opts.gmin)[0])
-        if m is not None:
+        if self.nm:
             vs = x[:, m.s]
             parts.append(mos1_current(x[:, m.g] - vs, x[:, m.d] - vs, m.beta, m.vto, m.lam))
         return np.concatenate(parts, axis=1) if parts else np.zeros((x.shape[0], 0))
 
     def _limit(self, vd, vgs, vds, state):
         """SPICE limiting relative to the previous iteration's (limited) device voltages."""
-        d, m = self.mna.diodes, self.mna.mosfets
+        d, m = self.dio, self.mos
         limited = np.zeros(vd.shape[0], dtype=bool)
         if self.nd and self.g_series is None:
             vd, lim = pnjlim(vd, state[0], d.vte, d.vcrit)
@@ -339,7 +342,7 @@ class NewtonSolver:
 
     # ------------------------------------------------------------------ Newton
     def initial_state(self, K: int = 1):
-        d, m = self.mna.diodes, self.mna.mosfets
+        d, m = self.dio, self.mos
         if self.nd and self.g_series is not None:
             vd0 = np.zeros((K, self.nd))  # series elements start unbiased
             self._vd_inner = None
@@ -492,27 +495,16 @@ class NewtonSolver:
     def leaving_currents(self, x: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """(K, len(nodes)) current from each node into the circuit, devices evaluated exactly at x (K, n)."""
         out = np.asarray((self.mna.Y[nodes] @ x.T).T)
-        if nodes.size == 0:
+        if nodes.size == 0 or not self.nd + self.nm:
             return out
-        d, m = self.mna.diodes, self.mna.mosfets
+        d, m, nd = self.dio, self.mos, self.nd
         node_arr = np.full(self.mna.n_nodes, -1, dtype=np.int64)
         node_arr[nodes] = np.arange(nodes.size)
-        vd, vgs, vds = self._terminal_voltages(x)
-        if self.nd:
-            if self.g_series is not None:
-                cd, _, _ = self._series(vd, self._vd_inner)
-            else:
-                cd, _ = diode_eval(vd, d.is_, d.vte, self.opts.gmin)
-            for term, sgn in ((d.a, 1.0), (d.k, -1.0)):
-                hit = node_arr[term]
-                mask = hit >= 0
-                np.add.at(out, (slice(None), hit[mask]), sgn * cd[:, mask])
-        if self.nm:
-            ids, _, _ = mos1_eval(vgs, vds, m.beta, m.vto, m.lam)
-            for term, sgn in ((m.d, 1.0), (m.s, -1.0)):
-                hit = node_arr[term]
-                mask = hit >= 0
-                np.add.at(out, (slice(None), hit[mask]), sgn * ids[:, mask])
+        cur = self.device_currents(x)
+        for term, first, sgn in ((d.a, 0, 1.0), (d.k, 0, -1.0), (m.d, nd, 1.0), (m.s, nd, -1.0)):
+            hit = node_arr[term]
+            mask = np.flatnonzero(hit >= 0)
+            np.add.at(out.T, hit[mask], sgn * cur[:, first + mask].T)
         return out
 
     def node_voltages(self, xf: np.ndarray, xu: np.ndarray) -> np.ndarray:
@@ -522,7 +514,7 @@ class NewtonSolver:
         x[:, self.mna.fixed] = xf
         x[:, self.mna.unknown] = xu
         if self.g_series is not None:
-            d = self.mna.diodes
+            d = self.dio
             _, _, vd = self._series(x[:, d.a] - x[:, d.k], self._vd_inner)
             x[:, self.mid_nodes] = x[:, d.a] - vd.reshape(xf.shape[0], -1)
         return x
