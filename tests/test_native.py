@@ -281,3 +281,10 @@ def test_stepping_fallbacks_reach_the_same_point(max_iter: int, path: str, caplo
         got = get_backend("native", reltol=1e-6, max_iter=max_iter).solve(xb, V)
     assert f"; {path}" in caplog.text
     assert relative_error(got.currents, ref.currents) <= 1e-9
+
+
+def test_dense_problem_too_large_is_one_input_error() -> None:
+    """A 1 x 300,000 array has 300,000 sense nodes: its dense transfer data would need ~700 TB."""
+    xb = Crossbar(G=np.full((1, 300_000), 1e-4), r_wire=1.0)
+    with pytest.raises(InputError, match=r"1x300000 circuit needs more memory"):
+        solve(xb, np.ones((1, 1)), "native")

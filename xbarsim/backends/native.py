@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
 from .._validate import check_real, check_voltages
-from ..circuit import Circuit, as_network
+from ..circuit import Circuit, Network, as_network
 from ..errors import ConvergenceError, InputError
 from ..native.chord import ChordSolver
 from ..native.linear import Transfer, transfer
@@ -36,6 +38,21 @@ METHODS = ("chord", "newton")
 CHORD_BLOCK = 64
 #: Nonlinear batches are solved in chunks of about this many unknowns in total (K vectors at once).
 CHUNK_UNKNOWNS = 10_000
+
+
+@contextmanager
+def _memory_guard(circuit: Circuit, batch: int | None = None) -> Iterator[None]:
+    """Turn an allocation failure into one InputError line that states the size asked for."""
+    try:
+        yield
+    except MemoryError:
+        net = as_network(circuit)
+        shape = " + ".join(f"{xb.G.shape[0]}x{xb.G.shape[1]}" for xb in net.layers)
+        what = f" with a batch of {batch} vectors" if batch is not None else ""
+        raise InputError(
+            f"native: the {shape} circuit{what} needs more memory than is available; "
+            "use smaller tiles or batches"
+        ) from None
 
 
 class _Entry:
@@ -66,7 +83,8 @@ class NativeBackend:
     cache_size:
         Number of circuits whose factorization/transfer data are kept (keyed by object identity).
     chunk:
-        Vectors Newton solves together in one block-diagonal system (0: about 10,000 unknowns in all, at most 32).
+        Vectors Newton solves together in one block-diagonal system (0: about 10,000 unknowns in all,
+        at most 32).
     method:
         ``"chord"`` (default): one Jacobian factored once per circuit, reused by every iteration and
         vector, to ~1e-11 of the root; vectors it cannot bring there go to Newton.
@@ -141,7 +159,9 @@ class NativeBackend:
             )
         ids = tuple(node_index(entry.mna.topo, n) for n in nodes)
         if ids not in entry.transfers:
-            entry.transfers[ids] = transfer(entry.mna, np.array(ids, dtype=np.int64), ordering=self.ordering)
+            with _memory_guard(circuit):
+                tr = transfer(entry.mna, np.array(ids, dtype=np.int64), ordering=self.ordering)
+            entry.transfers[ids] = tr
         return entry.transfers[ids]
 
     # ------------------------------------------------------------------ solve
@@ -150,6 +170,10 @@ class NativeBackend:
         net = as_network(circuit)
         x = check_voltages(V, net.n_inputs)
         nodes = tuple(nodes)
+        with _memory_guard(circuit, x.shape[0]):
+            return self._solve(circuit, net, x, nodes, t0)
+
+    def _solve(self, circuit: Circuit, net: Network, x: np.ndarray, nodes: tuple[str, ...], t0: float):
         entry = self._entry(circuit)
         mna = entry.mna
         if mna.is_linear:

@@ -81,7 +81,7 @@ class ChordSolver:
         self.lu = splu(J, permc_spec="NATURAL", diag_pivot_thresh=0.1, options={"SymmetricMode": True})
 
     def residual(self, xu: np.ndarray, xf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(K, n_u) KCL residual (current leaving each unknown node) and each vector's largest device current."""
+        """(K, n_u) KCL residual (current leaving each unknown node), each vector's largest device current."""
         nw = self.nw
         F = np.asarray(nw.Yuu @ xu.T + nw.Yuf @ xf.T).T
         imax = np.zeros(xu.shape[0])
