@@ -288,3 +288,22 @@ def test_dense_problem_too_large_is_one_input_error() -> None:
     xb = Crossbar(G=np.full((1, 300_000), 1e-4), r_wire=1.0)
     with pytest.raises(InputError, match=r"1x300000 circuit needs more memory"):
         solve(xb, np.ones((1, 1)), "native")
+
+
+def test_redrawn_array_reuses_the_ordering_and_agrees() -> None:
+    """Monte-Carlo re-setup: a second array with the same pattern factors with the stored order."""
+    from xbarsim.native import ordering
+
+    rng = _rng(11)
+    V = rng.uniform(0, 1, (3, 20))
+    ordering.clear()
+    first = Crossbar(G=rng.uniform(1e-6, 1e-4, (20, 16)), r_wire=1.0, r_driver=2.0)
+    get_backend("native").solve(first, V)
+    assert len(ordering._orders) == 1
+    trial = first.replace(G=rng.uniform(1e-6, 1e-4, (20, 16)))
+    warm = get_backend("native").solve(trial, V)
+    assert len(ordering._orders) == 1  # same pattern: nothing new stored
+    ordering.clear()
+    cold = get_backend("native").solve(trial, V)
+    assert relative_error(warm.currents, cold.currents) <= 1e-12
+    assert relative_error(warm.power, cold.power) <= 1e-12

@@ -25,6 +25,7 @@ from scipy.sparse.linalg import splu
 
 from .devices import diode_eval, fetlim, limvds, mos1_current, mos1_eval, pnjlim, series_diode_eval
 from .mna import Diodes, Mna, Mosfets, partition_nodes
+from .ordering import cached_perm_c
 
 log = logging.getLogger(__name__)
 
@@ -192,9 +193,15 @@ class NewtonSolver:
         n_dev = int(in_j.sum())
         trial = np.concatenate([np.abs(Yuu.data), np.full(n_dev, 1e-3), np.full(n_u, 1e-12)])
         J0 = sp.csc_matrix((trial, (all_r, all_c)), shape=(n_u, n_u))
-        lu0 = splu(J0, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-        new_of_old = np.asarray(lu0.perm_c, dtype=np.int64)
-        del lu0
+        new_of_old = cached_perm_c(
+            J0,
+            "newton",
+            lambda: (
+                splu(
+                    J0, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
+                ).perm_c
+            ),
+        )
         self.p = np.argsort(new_of_old)  # p[new] = old
         keys = new_of_old[all_c] * n_u + new_of_old[all_r]
         uniq, inv = np.unique(keys, return_inverse=True)
