@@ -80,10 +80,16 @@ class ChordSolver:
         J = nw.jacobian(q)
         self.lu = splu(J, permc_spec="NATURAL", diag_pivot_thresh=0.1, options={"SymmetricMode": True})
 
-    def residual(self, xu: np.ndarray, xf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(K, n_u) KCL residual (current leaving each unknown node), each vector's largest device current."""
+    def residual(
+        self, xu: np.ndarray, xf: np.ndarray, given: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(K, n_u) KCL residual (current leaving each unknown node), each vector's largest device current.
+
+        ``given`` is ``Yuf @ xf.T`` (n_u, K) when the caller already has it (it does not change
+        between iterations).
+        """
         nw = self.nw
-        F = np.asarray(nw.Yuu @ xu.T + nw.Yuf @ xf.T).T
+        F = np.asarray(nw.Yuu @ xu.T + (nw.Yuf @ xf.T if given is None else given)).T
         imax = np.zeros(xu.shape[0])
         if nw.nd + nw.nm:
             cur = nw.device_currents(self._full(xu, xf))
@@ -119,8 +125,9 @@ class ChordSolver:
         prev = np.full(K, np.inf)
         active = np.arange(K)
         failed = np.zeros(K, dtype=bool)
+        given = np.asarray(self.nw.Yuf @ xf.T)
         for it in range(1, max_iter + 1):
-            F, imax = self.residual(xu[active], xf[active])
+            F, imax = self.residual(xu[active], xf[active], given[:, active])
             fn = np.abs(F).max(axis=1) if F.shape[1] else np.zeros(active.size)
             d = self._step(F)
             self.nw._vd_inner = None
