@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -79,14 +80,20 @@ def schur_complement(
     cols = np.concatenate([A.col, bj.ravel()])
     vals = np.concatenate([A.data, np.where(bi == bj, shunt, 0.0).ravel()])
     Acl = sp.csc_matrix((vals, (rows, cols)), shape=A.shape)
-    L0, U0, perm_r, new_of_old = _factor_cached(Acl, ordering)
+    lu0, perm_r, new_of_old = _factor_cached(Acl, ordering)
     pos = new_of_old[ni:]
     p0 = int(pos.min())
     n = ni + nb
     if n - p0 <= max(4 * nb, 4000) and np.array_equal(perm_r, new_of_old):
         # Minimum degree put the boundary (almost) last: the trailing block from its first member
         # on is the Schur complement onto the boundary plus a few inner nodes; eliminate those densely.
-        T = _trailing(L0, p0) @ _trailing(U0, p0)
+        # One factor copy at a time (``lu0.L`` builds a new matrix), and the SuperLU object is
+        # freed before the dense work: at 1024x1024 these copies set the peak memory.
+        Lt = _trailing(lu0.L, p0)
+        Ut = _trailing(lu0.U, p0)
+        del lu0
+        T = Lt @ Ut
+        del Lt, Ut
         is_b = np.zeros(n - p0, dtype=bool)
         is_b[pos - p0] = True
         order_b = pos - p0  # trailing-block index of boundary node k
@@ -100,7 +107,7 @@ def schur_complement(
         return Sbb
     # Otherwise move the boundary to the very end of that ordering and factor again.
     order = np.argsort(new_of_old)
-    del L0, U0
+    del lu0
     order = np.concatenate([order[order < ni], np.arange(ni, ni + nb)])
     P = Acl[order][:, order]
     tail = np.arange(ni, ni + nb)
@@ -117,10 +124,8 @@ def schur_complement(
     return S
 
 
-def _factor_cached(
-    A: sp.csc_matrix, ordering: str
-) -> tuple[sp.spmatrix, sp.spmatrix, np.ndarray, np.ndarray]:
-    """LU of A (L, U, perm_r, perm_c) with the ordering of A's pattern taken from the cache if there.
+def _factor_cached(A: sp.csc_matrix, ordering: str) -> tuple[Any, np.ndarray, np.ndarray]:
+    """SuperLU of A, perm_r, perm_c, with the ordering of A's pattern taken from the cache if there.
 
     A new pattern is ordered by SuperLU (``ordering``) and its ``perm_c`` stored; a known one is
     permuted first and factored with ``NATURAL``, skipping minimum degree (the symbolic half of a
@@ -131,10 +136,10 @@ def _factor_cached(
     if order is None:
         lu = _lu(A, ordering)
         store(key, lu.perm_c)
-        return lu.L, lu.U, np.asarray(lu.perm_r), np.asarray(lu.perm_c)
+        return lu, np.asarray(lu.perm_r), np.asarray(lu.perm_c)
     p = np.argsort(order)  # p[new] = old
     lu = _lu(sp.csc_matrix(A[p][:, p]), "NATURAL")
-    return lu.L, lu.U, np.asarray(lu.perm_r)[order], np.asarray(lu.perm_c)[order]
+    return lu, np.asarray(lu.perm_r)[order], np.asarray(lu.perm_c)[order]
 
 
 def _trailing(X: sp.spmatrix, p0: int) -> np.ndarray:
