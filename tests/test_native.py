@@ -307,3 +307,13 @@ def test_redrawn_array_reuses_the_ordering_and_agrees() -> None:
     cold = get_backend("native").solve(trial, V)
     assert relative_error(warm.currents, cold.currents) <= 1e-12
     assert relative_error(warm.power, cold.power) <= 1e-12
+
+
+def test_lean_mos_current_is_bit_identical_to_the_full_evaluation() -> None:
+    """The chord residual uses mos1_current; it must be the very same numbers as mos1_eval's current."""
+    from xbarsim.native.devices import mos1_current
+
+    rng = _rng(12)
+    vgs, vds = rng.uniform(-2, 4, (2, 20_000))
+    beta, vto, lam = np.full(vgs.size, 2e-3), np.full(vgs.size, 0.5), np.full(vgs.size, 0.05)
+    assert np.array_equal(mos1_current(vgs, vds, beta, vto, lam), mos1_eval(vgs, vds, beta, vto, lam)[0])

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .._validate import check_real, check_voltages
+from .._validate import check_int, check_real, check_voltages
 from ..circuit import Circuit, Network, as_network
 from ..errors import ConvergenceError, InputError
 from ..native.chord import ChordSolver
@@ -111,8 +111,7 @@ class NativeBackend:
             raise InputError(f"unknown mos option {mos!r}; choose one of {', '.join(MOS_MODES)}")
         if ordering not in _ORDERINGS:
             raise InputError(f"unknown ordering {ordering!r}; choose one of {', '.join(_ORDERINGS)}")
-        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 2:
-            raise InputError(f"max_iter must be an integer >= 2, got {max_iter!r}")
+        max_iter = check_int(max_iter, "max_iter", minimum=2)
         if method not in METHODS:
             raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         self.mos = mos
@@ -125,10 +124,8 @@ class NativeBackend:
             max_iter=max_iter,
             gmin=check_real(gmin, "gmin", nonneg=True),
         )
-        self.cache_size = int(cache_size)
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0:
-            raise InputError(f"chunk must be an integer >= 0 (0 = automatic), got {chunk!r}")
-        self.chunk = chunk
+        self.cache_size = check_int(cache_size, "cache_size", minimum=0)
+        self.chunk = check_int(chunk, "chunk (0 = automatic)", minimum=0)
         self._cache: dict[int, _Entry] = {}
 
     @classmethod
