@@ -36,6 +36,8 @@ _ORDERINGS = ("MMD_AT_PLUS_A", "MMD_ATA", "COLAMD", "NATURAL")
 METHODS = ("chord", "newton")
 #: Vectors the chord iteration carries at once (memory: this many copies of the node voltages).
 CHORD_BLOCK = 64
+#: First chord block of a diode circuit (whether the chord pays off is decided on it).
+PROBE_BLOCK = 16
 #: Nonlinear batches are solved in chunks of about this many unknowns in total (K vectors at once).
 CHUNK_UNKNOWNS = 10_000
 
@@ -225,12 +227,19 @@ class NativeBackend:
         }
         node_v = np.zeros((B, node_ids.size))
         names = "+".join(mna.names)
-        step = CHORD_BLOCK if self.method == "chord" else self._chunk(solver)
         warm = None
-        for b0 in range(0, B, step):
-            xf = xf_all[b0 : b0 + step]
+        b0 = 0
+        while b0 < B:
+            # A circuit whose first chord block went mostly to Newton (its Jacobian moves too much
+            # between vectors) continues with Newton's warm-started chunks.
+            chord = self.method == "chord" and not entry.chord_off
+            if chord:  # diodes probe the chord with a small first block (they often need Newton)
+                size = PROBE_BLOCK if entry.chord is None and solver.nd else CHORD_BLOCK
+            else:
+                size = self._chunk(solver)
+            xf = xf_all[b0 : b0 + size]
             try:
-                if self.method == "chord":
+                if chord:
                     xu = self._chord(entry, solver, xf)
                 else:
                     xu, state = solver.solve_chunk(xf, warm)
@@ -248,6 +257,7 @@ class NativeBackend:
             for L, arr in sense.items():
                 arr[sl] = full[:, topo.sense_nodes[L]]
             node_v[sl] = full[:, node_ids]
+            b0 += xf.shape[0]
         return amm, src, sense, node_v
 
     def _chunk(self, solver: NewtonSolver) -> int:
@@ -257,13 +267,10 @@ class NativeBackend:
         """Chord iteration on a block of vectors; the ones it leaves unconverged go to Newton."""
         if entry.chord is None:
             entry.chord = ChordSolver(solver)
-        if entry.chord_off:
-            xu, failed = np.zeros((xf.shape[0], solver.n_u)), np.ones(xf.shape[0], dtype=bool)
-        else:
-            xu, failed = entry.chord.solve(xf, self.options.max_iter)
-            # Most of a block left to Newton: this circuit's Jacobian varies too much between
-            # vectors (e.g. diodes switching with binary inputs); later blocks go to Newton directly.
-            entry.chord_off = 2 * int(failed.sum()) > failed.size
+        xu, failed = entry.chord.solve(xf, self.options.max_iter)
+        # Most of a block left to Newton: this circuit's Jacobian varies too much between vectors
+        # (e.g. diodes switching with binary inputs); later blocks go to Newton directly.
+        entry.chord_off = 2 * int(failed.sum()) > failed.size
         todo = np.flatnonzero(failed)
         step = self._chunk(solver)
         for c0 in range(0, todo.size, step):
