@@ -9,6 +9,11 @@ Usage (from the repository root)::
 
     PYTHONPATH=. .venv/bin/python bench/mnist_circuit.py --data-dir /work/shared/data
 
+Issue 12: ``--mos level1`` runs the real MOS1 transistor (chord iteration of the native solver);
+goal <= 60 s for the 10,000 images (first milestone <= 10 minutes). ``--compare-newton N`` also
+runs the first N images with today's full Newton (``method="newton"``) and prints the time ratio
+and both accuracies side by side.
+
 The model is trained once on the full MNIST training set (``--epochs``, default 10) and cached in
 ``--out-dir`` (default ``bench/out``, not committed); delete it to retrain.
 """
@@ -53,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="test images (default all 10,000)")
     ap.add_argument("--json", help="write the results as JSON")
     ap.add_argument(
+        "--compare-newton",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run the first N images with the full Newton (method='newton') and print the ratio",
+    )
+    ap.add_argument(
         "--no-variants",
         action="store_true",
         help="skip the table of quantization methods x per-column gain calibrations",
@@ -78,20 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     t_ideal, cpu_ideal = time.perf_counter() - t0, time.process_time() - c0
 
     print(
-        f"model {path.name} (trained {record.get('epochs', '?')} epochs, {record.get('seconds', float('nan')):.0f} s)"
+        f"model {path.name} (trained {record.get('epochs', '?')} epochs, "
+        f"{record.get('seconds', float('nan')):.0f} s)"
     )
     print(format_report(circ))
     pipe_c = circ["seconds_map"] + circ["seconds_circuit"]
     pipe_i = ideal["seconds_map"] + ideal["seconds_circuit"]
     print()
     print(f"{'pipeline (quantize+map+solve, ' + str(x.shape[0]) + ' images)':<56}{'wall s':>9}")
-    print(
-        f"{'  ' + args.backend + ' backend, ' + args.cell + ', r_wire ' + format(args.r_wire, 'g') + ' ohm':<56}{pipe_c:>9.2f}"
-    )
+    print(f"{f'  {args.backend} backend, {args.cell}, r_wire {args.r_wire:g} ohm':<56}{pipe_c:>9.2f}")
     print(f"{'  ideal backend (same tiles)':<56}{pipe_i:>9.2f}")
     print(f"{'  ideal product, no tiles (quantized network)':<56}{circ['seconds_quantized']:>9.2f}")
     print(
-        f"{'  whole evaluate() incl. float reference, ' + args.backend:<56}{t_circ:>9.2f}  (CPU {cpu_circ:.1f} s)"
+        f"{'  whole evaluate() incl. float reference, ' + args.backend:<56}{t_circ:>9.2f}"
+        f"  (CPU {cpu_circ:.1f} s)"
     )
     print(f"{'  whole evaluate() incl. float reference, ideal':<56}{t_ideal:>9.2f}  (CPU {cpu_ideal:.1f} s)")
     with open("/proc/loadavg") if Path("/proc/loadavg").exists() else open(os.devnull) as fh:
@@ -100,14 +112,36 @@ def main(argv: list[str] | None = None) -> int:
     gap = 100 * (circ["accuracy_quantized"] - circ["accuracy_circuit"])
     print(
         f"goal <= 30 s: {'met' if pipe_c <= 30 else 'NOT met'} ({pipe_c:.1f} s);  "
-        f"circuit vs quantized accuracy: {gap:+.2f} points ({'within' if abs(gap) <= 1 else 'NOT within'} 1 point)"
+        f"circuit vs quantized accuracy: {gap:+.2f} points "
+        f"({'within' if abs(gap) <= 1 else 'NOT within'} 1 point)"
+    )
+    if args.compare_newton and args.backend == "native":
+        n = min(args.compare_newton, int(x.shape[0]))
+        few = {**common, "batch": n}
+        timed = {}
+        for method in ("chord", "newton"):
+            cfg = InferenceConfig(backend="native", backend_options={**opts, "method": method}, **few)
+            t0 = time.perf_counter()
+            r = evaluate(ops, x[:n], y[:n], cfg)
+            timed[method] = (time.perf_counter() - t0, r["accuracy_circuit"])
+        (tc, ac), (tn, an) = timed["chord"], timed["newton"]
+        print(
+            f"first {n} images: chord {tc:.1f} s (accuracy {ac:.4f}), today's Newton {tn:.1f} s "
+            f"(accuracy {an:.4f}): Newton / chord = {tn / tc:.1f}x"
+        )
+    goal = 60.0 if args.mos == "level1" else 30.0
+    full = pipe_c * 10_000 / max(1, int(x.shape[0]))
+    print(
+        f"goal for {args.mos}, 10,000 images <= {goal:.0f} s: {'met' if full <= goal else 'NOT met'} "
+        f"({full:.0f} s{'' if x.shape[0] == 10_000 else f', scaled from {x.shape[0]} images'})"
     )
     variants = {}
     if not args.no_variants:
         x_cal, _ = load_binary("mnist", "train", data_dir=args.data_dir, limit=1000)
         print("\nvariants (same model, tiles and wires):")
         print(
-            f"  {'method':<13}{'calibration':<12}{'quantized':>10}{'circuit':>9}{'gap pts':>9}   layer rms errors"
+            f"  {'method':<13}{'calibration':<12}{'quantized':>10}{'circuit':>9}{'gap pts':>9}"
+            "   layer rms errors"
         )
         for method in ("quantile", "weight-range", "lloyd"):
             for how in ("none", "uniform", "data"):
@@ -122,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                 g = 100 * (r["accuracy_quantized"] - r["accuracy_circuit"])
                 errs = ", ".join(f"{e['rms_relative']:.3f}" for e in r["layer_errors"])
                 print(
-                    f"  {method:<13}{how:<12}{r['accuracy_quantized']:>10.4f}{r['accuracy_circuit']:>9.4f}{g:>+9.2f}   {errs}"
+                    f"  {method:<13}{how:<12}{r['accuracy_quantized']:>10.4f}"
+                    f"{r['accuracy_circuit']:>9.4f}{g:>+9.2f}   {errs}"
                 )
     if args.json:
         Path(args.json).write_text(

@@ -123,3 +123,18 @@ def test_native_default_tolerance_vs_ngspice_default() -> None:
         )
         <= NONLINEAR_TOL
     )
+
+
+@pytest.fixture(scope="module")
+def ngspice_tight():
+    return get_backend("ngspice", options={"reltol": 1e-7})
+
+
+@pytest.mark.parametrize("n", [32, 64])
+@pytest.mark.parametrize("kind", ["diode", "1t1r"])
+def test_arrays_at_tight_tolerance(ngspice_tight, n: int, kind: str) -> None:
+    """Issue 12: the chord iteration (default) within 1e-6 of ngspice at reltol 1e-7, 32x32 and 64x64."""
+    rng = np.random.default_rng(n + len(kind))
+    xb = Crossbar(G=rng.uniform(25e-6, 200e-6, (n, n)), cell=CellModel(kind=kind), r_wire=1.0)
+    V = rng.choice([0.0, 5.0 if kind == "diode" else 0.2], size=(3, n))
+    _check(get_backend("native").solve(xb, V), ngspice_tight.solve(xb, V), 1e-6)

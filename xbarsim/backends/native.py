@@ -22,12 +22,15 @@ from __future__ import annotations
 import dataclasses
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
-from .._validate import check_real
-from ..circuit import Circuit, as_network, convert_outputs, drive_inputs, periphery_nonlinear
+from .._validate import check_int, check_real
+from ..circuit import Circuit, Network, as_network, convert_outputs, drive_inputs, periphery_nonlinear
 from ..errors import ConvergenceError, InputError
+from ..native.chord import ChordSolver
 from ..native.linear import Transfer, transfer
 from ..native.mna import MOS_MODES, Mna, node_index, stamp
 from ..native.newton import NewtonOptions, NewtonSolver, _Failed
@@ -36,8 +39,29 @@ from ..spice.models import DEFAULT_GMIN
 from ..topology import segment_node
 
 _ORDERINGS = ("MMD_AT_PLUS_A", "MMD_ATA", "COLAMD", "NATURAL")
+#: Nonlinear solution methods: chord iteration with one factorization (Newton as fallback), or Newton.
+METHODS = ("chord", "newton")
+#: Vectors the chord iteration carries at once (memory: this many copies of the node voltages).
+CHORD_BLOCK = 64
+#: First chord block of a diode circuit (whether the chord pays off is decided on it).
+PROBE_BLOCK = 16
 #: Nonlinear batches are solved in chunks of about this many unknowns in total (K vectors at once).
 CHUNK_UNKNOWNS = 10_000
+
+
+@contextmanager
+def _memory_guard(circuit: Circuit, batch: int | None = None) -> Iterator[None]:
+    """Turn an allocation failure into one InputError line that states the size asked for."""
+    try:
+        yield
+    except MemoryError:
+        net = as_network(circuit)
+        shape = " + ".join(f"{xb.G.shape[0]}x{xb.G.shape[1]}" for xb in net.layers)
+        what = f" with a batch of {batch} vectors" if batch is not None else ""
+        raise InputError(
+            f"native: the {shape} circuit{what} needs more memory than is available; "
+            "use smaller tiles or batches"
+        ) from None
 
 
 class _Entry:
@@ -48,6 +72,8 @@ class _Entry:
         self.mna = mna
         self.transfers: dict[tuple[int, ...], Transfer] = {}
         self.newton: NewtonSolver | None = None
+        self.chord: ChordSolver | None = None
+        self.chord_off = False
 
 
 class NativeBackend:
@@ -68,6 +94,10 @@ class NativeBackend:
     chunk:
         Vectors Newton solves together in one block-diagonal system (0: about 10,000 unknowns in all,
         at most 32).
+    method:
+        ``"chord"`` (default): one Jacobian factored once per circuit, reused by every iteration and
+        vector, to ~1e-11 of the root; vectors it cannot bring there go to Newton.
+        ``"newton"``: SPICE Newton with a new factorization per iteration (the reference path).
     """
 
     name = "native"
@@ -84,14 +114,17 @@ class NativeBackend:
         ordering: str = "MMD_AT_PLUS_A",
         cache_size: int = 8,
         chunk: int = 0,
+        method: str = "chord",
     ) -> None:
         if mos not in MOS_MODES:
             raise InputError(f"unknown mos option {mos!r}; choose one of {', '.join(MOS_MODES)}")
         if ordering not in _ORDERINGS:
             raise InputError(f"unknown ordering {ordering!r}; choose one of {', '.join(_ORDERINGS)}")
-        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 2:
-            raise InputError(f"max_iter must be an integer >= 2, got {max_iter!r}")
+        max_iter = check_int(max_iter, "max_iter", minimum=2)
+        if method not in METHODS:
+            raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         self.mos = mos
+        self.method = method
         self.ordering = ordering
         self.options = NewtonOptions(
             reltol=check_real(reltol, "reltol", positive=True),
@@ -100,10 +133,8 @@ class NativeBackend:
             max_iter=max_iter,
             gmin=check_real(gmin, "gmin", nonneg=True),
         )
-        self.cache_size = int(cache_size)
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0:
-            raise InputError(f"chunk must be an integer >= 0 (0 = automatic), got {chunk!r}")
-        self.chunk = chunk
+        self.cache_size = check_int(cache_size, "cache_size", minimum=0)
+        self.chunk = check_int(chunk, "chunk (0 = automatic)", minimum=0)
         self._cache: dict[int, _Entry] = {}
 
     @classmethod
@@ -134,7 +165,9 @@ class NativeBackend:
             )
         ids = tuple(node_index(entry.mna.topo, n) for n in nodes)
         if ids not in entry.transfers:
-            entry.transfers[ids] = transfer(entry.mna, np.array(ids, dtype=np.int64), ordering=self.ordering)
+            with _memory_guard(circuit):
+                tr = transfer(entry.mna, np.array(ids, dtype=np.int64), ordering=self.ordering)
+            entry.transfers[ids] = tr
         return entry.transfers[ids]
 
     def is_linear(self, circuit: Circuit) -> bool:
@@ -179,6 +212,14 @@ class NativeBackend:
         net = as_network(circuit)
         x = drive_inputs(net, V)
         nodes = tuple(nodes)
+        with _memory_guard(circuit, x.shape[0]):
+            sol = self._solve_segments(circuit, net, x, nodes)
+        return dataclasses.replace(convert_outputs(net, sol), seconds=time.perf_counter() - t0)
+
+    def _solve_segments(
+        self, circuit: Circuit, net: Network, x: np.ndarray, nodes: tuple[str, ...]
+    ) -> Solution:
+        """The passive segments between buffers one after another (one segment without buffers)."""
         if not net.buffers:
             sol = self._solve_passive(circuit, x, nodes)
         else:
@@ -208,7 +249,7 @@ class NativeBackend:
                 sensed_by_voltage=net.layers[-1].r_ref is not None,
                 node_voltages=node_v,
             )
-        return dataclasses.replace(convert_outputs(net, sol), seconds=time.perf_counter() - t0)
+        return sol
 
     def _solve_passive(self, circuit: Circuit, x: np.ndarray, nodes: tuple[str, ...]) -> Solution:
         """Solve a circuit without buffers for driven inputs ``x`` (no ADC); cached per ``circuit``."""
@@ -266,19 +307,29 @@ class NativeBackend:
             if L != topo.ammeter_layer
         }
         node_v = np.zeros((B, node_ids.size))
-        K = self.chunk if self.chunk else max(1, min(32, CHUNK_UNKNOWNS // max(1, solver.n_u)))
+        names = "+".join(mna.names)
         warm = None
-        for b0 in range(0, B, K):
-            xf = xf_all[b0 : b0 + K]
+        b0 = 0
+        while b0 < B:
+            # A circuit whose first chord block went mostly to Newton (its Jacobian moves too much
+            # between vectors) continues with Newton's warm-started chunks.
+            chord = self.method == "chord" and not entry.chord_off
+            if chord:  # diodes probe the chord with a small first block (they often need Newton)
+                size = PROBE_BLOCK if entry.chord is None and solver.nd else CHORD_BLOCK
+            else:
+                size = self._chunk(solver)
+            xf = xf_all[b0 : b0 + size]
             try:
-                xu, state = solver.solve_chunk(xf, warm)
+                if chord:
+                    xu = self._chord(entry, solver, xf)
+                else:
+                    xu, state = solver.solve_chunk(xf, warm)
+                    warm = (xu[-1], tuple(a[-1] for a in state))
             except _Failed as exc:
-                names = "+".join(mna.names)
                 raise ConvergenceError(
                     f"native: no DC operating point for array {names!r} at input vector {b0 + exc.index} "
                     f"(Newton, gmin stepping and source stepping failed: {exc})"
                 ) from None
-            warm = (xu[-1], tuple(a[-1] for a in state))
             full = solver.node_voltages(xf, xu)
             sl = slice(b0, b0 + xf.shape[0])
             if amm_nodes.size:
@@ -287,7 +338,32 @@ class NativeBackend:
             for L, arr in sense.items():
                 arr[sl] = full[:, topo.sense_nodes[L]]
             node_v[sl] = full[:, node_ids]
+            b0 += xf.shape[0]
         return amm, src, sense, node_v
+
+    def _chunk(self, solver: NewtonSolver) -> int:
+        return self.chunk if self.chunk else max(1, min(32, CHUNK_UNKNOWNS // max(1, solver.n_u)))
+
+    def _chord(self, entry: _Entry, solver: NewtonSolver, xf: np.ndarray) -> np.ndarray:
+        """Chord iteration on a block of vectors; the ones it leaves unconverged go to Newton."""
+        if entry.chord is None:
+            entry.chord = ChordSolver(solver)
+        xu, failed = entry.chord.solve(xf, self.options.max_iter)
+        # Most of a block left to Newton: this circuit's Jacobian varies too much between vectors
+        # (e.g. diodes switching with binary inputs); later blocks go to Newton directly.
+        entry.chord_off = 2 * int(failed.sum()) > failed.size
+        todo = np.flatnonzero(failed)
+        step = self._chunk(solver)
+        for c0 in range(0, todo.size, step):
+            idx = todo[c0 : c0 + step]
+            solver._vd_inner = None
+            try:
+                xu[idx] = solver.solve_chunk(xf[idx])[0]
+            except _Failed as exc:
+                exc.index = int(idx[exc.index])
+                raise
+        solver._vd_inner = None
+        return xu
 
     def __repr__(self) -> str:
         return f"NativeBackend(mos={self.mos!r}, {self.options})"

@@ -4,4 +4,6 @@
 * :mod:`.linear` turns a linear circuit into a dense transfer matrix (a batch = one matrix product).
 * :mod:`.devices` holds the ngspice 39 DC equations of the diode and MOS1 cards and SPICE's limiting.
 * :mod:`.newton` is the damped Newton-Raphson with SPICE convergence tests, gmin and source stepping.
+* :mod:`.chord` solves nonlinear batches with one Jacobian factored per circuit (Newton as fallback).
+* :mod:`.ordering` keeps fill-reducing orderings keyed by sparsity pattern (Monte-Carlo re-setup).
 """

@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from .mna import Mna
+from .ordering import lookup, pattern_key, store
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +80,20 @@ def schur_complement(
     cols = np.concatenate([A.col, bj.ravel()])
     vals = np.concatenate([A.data, np.where(bi == bj, shunt, 0.0).ravel()])
     Acl = sp.csc_matrix((vals, (rows, cols)), shape=A.shape)
-    lu0 = _lu(Acl, ordering)
-    new_of_old = np.asarray(lu0.perm_c)
+    lu0, perm_r, new_of_old = _factor_cached(Acl, ordering)
     pos = new_of_old[ni:]
     p0 = int(pos.min())
     n = ni + nb
-    if n - p0 <= max(4 * nb, 4000) and np.array_equal(lu0.perm_r, lu0.perm_c):
+    if n - p0 <= max(4 * nb, 4000) and np.array_equal(perm_r, new_of_old):
         # Minimum degree put the boundary (almost) last: the trailing block from its first member
         # on is the Schur complement onto the boundary plus a few inner nodes; eliminate those densely.
-        T = _trailing(lu0.L, p0) @ _trailing(lu0.U, p0)
+        # One factor copy at a time (``lu0.L`` builds a new matrix), and the SuperLU object is
+        # freed before the dense work: at 1024x1024 these copies set the peak memory.
+        Lt = _trailing(lu0.L, p0)
+        Ut = _trailing(lu0.U, p0)
+        del lu0
+        T = Lt @ Ut
+        del Lt, Ut
         is_b = np.zeros(n - p0, dtype=bool)
         is_b[pos - p0] = True
         order_b = pos - p0  # trailing-block index of boundary node k
@@ -115,6 +122,24 @@ def schur_complement(
     S = lu.L[ni:, ni:].toarray() @ lu.U[ni:, ni:].toarray()
     S[np.diag_indices(nb)] -= shunt
     return S
+
+
+def _factor_cached(A: sp.csc_matrix, ordering: str) -> tuple[Any, np.ndarray, np.ndarray]:
+    """SuperLU of A, perm_r, perm_c, with the ordering of A's pattern taken from the cache if there.
+
+    A new pattern is ordered by SuperLU (``ordering``) and its ``perm_c`` stored; a known one is
+    permuted first and factored with ``NATURAL``, skipping minimum degree (the symbolic half of a
+    128x128 setup). Permutations are returned in A's own indexing either way.
+    """
+    key = pattern_key(A, "schur:" + ordering)
+    order = lookup(key)
+    if order is None:
+        lu = _lu(A, ordering)
+        store(key, lu.perm_c)
+        return lu, np.asarray(lu.perm_r), np.asarray(lu.perm_c)
+    p = np.argsort(order)  # p[new] = old
+    lu = _lu(sp.csc_matrix(A[p][:, p]), "NATURAL")
+    return lu, np.asarray(lu.perm_r)[order], np.asarray(lu.perm_c)[order]
 
 
 def _trailing(X: sp.spmatrix, p0: int) -> np.ndarray:

@@ -36,6 +36,12 @@ class Diodes:
     vte: np.ndarray
     vcrit: np.ndarray
 
+    @classmethod
+    def empty(cls) -> Diodes:
+        """No diodes (lets the solvers index device arrays without None checks)."""
+        i, f = np.zeros(0, dtype=np.int64), np.zeros(0)
+        return cls(i, i, f, f, f)
+
 
 @dataclass(frozen=True, eq=False)
 class Mosfets:
@@ -47,6 +53,12 @@ class Mosfets:
     beta: np.ndarray
     vto: np.ndarray
     lam: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Mosfets:
+        """No transistors."""
+        i, f = np.zeros(0, dtype=np.int64), np.zeros(0)
+        return cls(i, i, i, f, f, f)
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,32 +162,32 @@ def stamp(circuit: Circuit, *, mos: str = "level1", gmin: float = 1e-12) -> Mna:
     diodes = None
     if topo.diodes:
         parts = []
-        for grp in topo.diodes:
-            dm = net.layers[grp.layer].cell.diode
-            m = grp.n1.size
+        for dg in topo.diodes:
+            dm = net.layers[dg.layer].cell.diode
+            m = dg.n1.size
             is_ = np.full(m, dm.is_)
             vte = np.full(m, dm.n * VT)
-            parts.append((grp.n1, grp.n2, is_, vte, diode_vcrit(is_, vte)))
+            parts.append((dg.n1, dg.n2, is_, vte, diode_vcrit(is_, vte)))
         diodes = Diodes(*(np.concatenate([p[i] for p in parts]) for i in range(5)))
 
     mosfets = None
     if topo.mosfets:
         parts_m = []
-        for grp in topo.mosfets:
-            nm = net.layers[grp.layer].cell.nmos
-            v_gate = float(net.layers[grp.layer].cell.v_gate)
-            m = grp.d.size
+        for mg in topo.mosfets:
+            nm = net.layers[mg.layer].cell.nmos
+            v_gate = float(net.layers[mg.layer].cell.v_gate)
+            m = mg.d.size
             # Bulk junctions with IS = JS = 0: a gmin conductance from drain and from source to ground.
             zero = np.zeros(m, dtype=np.int64)
-            conductance(grp.d, zero, np.full(m, gmin))
-            conductance(grp.s, zero, np.full(m, gmin))
+            conductance(mg.d, zero, np.full(m, gmin))
+            conductance(mg.s, zero, np.full(m, gmin))
             if mos == "linear":
                 g_ch = nm.beta * max(v_gate - nm.vto, 0.0)
                 if g_ch > 0.0:
-                    conductance(grp.d, grp.s, np.full(m, g_ch))
+                    conductance(mg.d, mg.s, np.full(m, g_ch))
             else:
                 parts_m.append(
-                    (grp.d, grp.g, grp.s, np.full(m, nm.beta), np.full(m, nm.vto), np.full(m, nm.lambda_))
+                    (mg.d, mg.g, mg.s, np.full(m, nm.beta), np.full(m, nm.vto), np.full(m, nm.lambda_))
                 )
         if parts_m:
             mosfets = Mosfets(*(np.concatenate([p[i] for p in parts_m]) for i in range(6)))

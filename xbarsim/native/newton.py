@@ -23,8 +23,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from .devices import diode_eval, fetlim, limvds, mos1_eval, pnjlim, series_diode_eval
-from .mna import Diodes, Mna, partition_nodes
+from .devices import diode_eval, fetlim, limvds, mos1_current, mos1_eval, pnjlim, series_diode_eval
+from .mna import Diodes, Mna, Mosfets, partition_nodes
+from .ordering import cached_perm_c
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,8 @@ class NewtonSolver:
         else:
             self.g_series = self.mid_nodes = None
         self.mna = mna
+        self.dio = mna.diodes if mna.diodes is not None else Diodes.empty()
+        self.mos = mna.mosfets if mna.mosfets is not None else Mosfets.empty()
         self.opts = opts
         self._vd_inner: np.ndarray | None = None
         self._block_cache: tuple[int, np.ndarray, np.ndarray] | None = None
@@ -127,9 +130,10 @@ class NewtonSolver:
         upos, fpos = mna.upos, mna.fpos
         Y = mna.Y
         Yu = Y[mna.unknown]
-        Yuu = Yu[:, mna.unknown].tocoo()
+        self.Yuu = Yu[:, mna.unknown].tocsr()
+        Yuu = self.Yuu.tocoo()
         self.Yuf = Yu[:, mna.fixed].tocsr()
-        d, m = mna.diodes, mna.mosfets
+        d, m = self.dio, self.mos
         self.nd = 0 if d is None else d.a.size
         self.nm = 0 if m is None else m.d.size
         nd, nm = self.nd, self.nm
@@ -189,9 +193,15 @@ class NewtonSolver:
         n_dev = int(in_j.sum())
         trial = np.concatenate([np.abs(Yuu.data), np.full(n_dev, 1e-3), np.full(n_u, 1e-12)])
         J0 = sp.csc_matrix((trial, (all_r, all_c)), shape=(n_u, n_u))
-        lu0 = splu(J0, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-        new_of_old = np.asarray(lu0.perm_c, dtype=np.int64)
-        del lu0
+        new_of_old = cached_perm_c(
+            J0,
+            "newton",
+            lambda: (
+                splu(
+                    J0, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
+                ).perm_c
+            ),
+        )
         self.p = np.argsort(new_of_old)  # p[new] = old
         keys = new_of_old[all_c] * n_u + new_of_old[all_r]
         uniq, inv = np.unique(keys, return_inverse=True)
@@ -202,6 +212,7 @@ class NewtonSolver:
         self.slot_dev = inv[n_y : n_y + n_dev]
         self.slot_diag = inv[n_y + n_dev :]
         self.j_q, self.j_s = eq_[in_j], es_[in_j]
+        self.j_row, self.j_col = ru[in_j], cu[in_j]
         self.f_row, self.f_col, self.f_q, self.f_s = ru[in_f], cf[in_f], eq_[in_f], es_[in_f]
         ir_, ii_, is_ = (np.concatenate(x) if x else np.zeros(0) for x in (ir, ii, isg))
         iru = upos[ir_.astype(np.int64)]
@@ -211,7 +222,7 @@ class NewtonSolver:
     # ------------------------------------------------------------------ devices
     # Every array below has one row per input vector of the block being solved, shape (K, ...).
     def _terminal_voltages(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        d, m = self.mna.diodes, self.mna.mosfets
+        d, m = self.dio, self.mos
         K = x.shape[0]
         vd = x[:, d.a] - x[:, d.k] if self.nd else np.zeros((K, 0))
         if self.nm:
@@ -222,10 +233,11 @@ class NewtonSolver:
         return vd, vgs, vds
 
     def _series(self, V: np.ndarray, vd0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        d = self.mna.diodes
+        d = self.dio
         K = V.shape[0]
         if vd0 is not None and vd0.size != V.size:
             vd0 = None
+        assert self.g_series is not None
         cur, geq, vd = series_diode_eval(
             V.ravel(), np.tile(self.g_series, K), np.tile(d.is_, K), np.tile(d.vte, K), self.opts.gmin, vd0
         )
@@ -233,7 +245,7 @@ class NewtonSolver:
 
     def _evaluate(self, vd, vgs, vds):
         """q (conductances), ieq (equivalent sources) and device currents at given voltages."""
-        d, m = self.mna.diodes, self.mna.mosfets
+        d, m = self.dio, self.mos
         g = self.opts.gmin
         K = vd.shape[0]
         if self.nd and self.g_series is not None:
@@ -250,9 +262,24 @@ class NewtonSolver:
         ieq = np.concatenate([cd - gd * vd, ids - dg * vgs - dd * vds], axis=1)
         return q, ieq, cd, ids
 
+    def device_currents(self, x: np.ndarray) -> np.ndarray:
+        """(K, nd + nm) currents of the diodes (or folded diode cells) and transistors at x (K, n)."""
+        d, m = self.dio, self.mos
+        parts = []
+        if self.nd:
+            vd = x[:, d.a] - x[:, d.k]
+            if self.g_series is not None:
+                parts.append(self._series(vd, None)[0])
+            else:
+                parts.append(diode_eval(vd, d.is_, d.vte, self.opts.gmin)[0])
+        if self.nm:
+            vs = x[:, m.s]
+            parts.append(mos1_current(x[:, m.g] - vs, x[:, m.d] - vs, m.beta, m.vto, m.lam))
+        return np.concatenate(parts, axis=1) if parts else np.zeros((x.shape[0], 0))
+
     def _limit(self, vd, vgs, vds, state):
         """SPICE limiting relative to the previous iteration's (limited) device voltages."""
-        d, m = self.mna.diodes, self.mna.mosfets
+        d, m = self.dio, self.mos
         limited = np.zeros(vd.shape[0], dtype=bool)
         if self.nd and self.g_series is None:
             vd, lim = pnjlim(vd, state[0], d.vte, d.vcrit)
@@ -288,8 +315,9 @@ class NewtonSolver:
             self._block_cache = (K, indices, indptr)
         return self._block_cache[1], self._block_cache[2]
 
-    def _solve_linear(self, q, ieq, xf, shunt):
-        K, n_u, nnz = xf.shape[0], self.n_u, self.nnz
+    def jacobian(self, q: np.ndarray, shunt: float = 0.0) -> sp.csc_matrix:
+        """Block-diagonal Jacobian of K = len(q) vectors, unknowns in the fill-reducing order ``p``."""
+        K, n_u, nnz = q.shape[0], self.n_u, self.nnz
         data = np.tile(self.base, K)
         if self.j_q.size:
             slots = (self.slot_dev[None, :] + (np.arange(K) * nnz)[:, None]).ravel()
@@ -297,7 +325,11 @@ class NewtonSolver:
         if shunt:
             data[(self.slot_diag[None, :] + (np.arange(K) * nnz)[:, None]).ravel()] += shunt
         indices, indptr = self._block(K)
-        J = sp.csc_matrix((data, indices, indptr), shape=(K * n_u, K * n_u))
+        return sp.csc_matrix((data, indices, indptr), shape=(K * n_u, K * n_u))
+
+    def _solve_linear(self, q, ieq, xf, shunt):
+        K, n_u = xf.shape[0], self.n_u
+        J = self.jacobian(q, shunt)
         b = -(self.Yuf @ xf.T).T
         rows = (np.arange(K) * n_u)[:, None]
         if self.f_q.size:
@@ -317,7 +349,7 @@ class NewtonSolver:
 
     # ------------------------------------------------------------------ Newton
     def initial_state(self, K: int = 1):
-        d, m = self.mna.diodes, self.mna.mosfets
+        d, m = self.dio, self.mos
         if self.nd and self.g_series is not None:
             vd0 = np.zeros((K, self.nd))  # series elements start unbiased
             self._vd_inner = None
@@ -470,27 +502,16 @@ class NewtonSolver:
     def leaving_currents(self, x: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """(K, len(nodes)) current from each node into the circuit, devices evaluated exactly at x (K, n)."""
         out = np.asarray((self.mna.Y[nodes] @ x.T).T)
-        if nodes.size == 0:
+        if nodes.size == 0 or not self.nd + self.nm:
             return out
-        d, m = self.mna.diodes, self.mna.mosfets
+        d, m, nd = self.dio, self.mos, self.nd
         node_arr = np.full(self.mna.n_nodes, -1, dtype=np.int64)
         node_arr[nodes] = np.arange(nodes.size)
-        vd, vgs, vds = self._terminal_voltages(x)
-        if self.nd:
-            if self.g_series is not None:
-                cd, _, _ = self._series(vd, self._vd_inner)
-            else:
-                cd, _ = diode_eval(vd, d.is_, d.vte, self.opts.gmin)
-            for term, sgn in ((d.a, 1.0), (d.k, -1.0)):
-                hit = node_arr[term]
-                mask = hit >= 0
-                np.add.at(out, (slice(None), hit[mask]), sgn * cd[:, mask])
-        if self.nm:
-            ids, _, _ = mos1_eval(vgs, vds, m.beta, m.vto, m.lam)
-            for term, sgn in ((m.d, 1.0), (m.s, -1.0)):
-                hit = node_arr[term]
-                mask = hit >= 0
-                np.add.at(out, (slice(None), hit[mask]), sgn * ids[:, mask])
+        cur = self.device_currents(x)
+        for term, first, sgn in ((d.a, 0, 1.0), (d.k, 0, -1.0), (m.d, nd, 1.0), (m.s, nd, -1.0)):
+            hit = node_arr[term]
+            mask = np.flatnonzero(hit >= 0)
+            np.add.at(out.T, hit[mask], sgn * cur[:, first + mask].T)
         return out
 
     def node_voltages(self, xf: np.ndarray, xu: np.ndarray) -> np.ndarray:
@@ -500,7 +521,7 @@ class NewtonSolver:
         x[:, self.mna.fixed] = xf
         x[:, self.mna.unknown] = xu
         if self.g_series is not None:
-            d = self.mna.diodes
+            d = self.dio
             _, _, vd = self._series(x[:, d.a] - x[:, d.k], self._vd_inner)
             x[:, self.mid_nodes] = x[:, d.a] - vd.reshape(xf.shape[0], -1)
         return x
