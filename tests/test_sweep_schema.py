@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,17 @@ import numpy as np
 import pytest
 from conftest import requires_tf
 
-from xbarsim.sweep.experiments import EXPERIMENTS, P, experiment, get_experiment, schema_of
+from xbarsim.sweep.experiments import (
+    EXPERIMENTS,
+    Draw,
+    Faults,
+    P,
+    ParamGroup,
+    experiment,
+    get_experiment,
+    run_experiment,
+    schema_of,
+)
 from xbarsim.sweep.spec import parse_spec
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -20,8 +31,14 @@ def test_every_registered_schema_is_its_function_signature() -> None:
     assert {"selftest", "crossbar_mc", "mnist_mc", "kim2024_mc"} <= set(EXPERIMENTS)
     for exp in EXPERIMENTS.values():
         sig = inspect.signature(exp.function())
-        assert list(exp.params) == list(sig.parameters), exp.name
-        assert exp.defaults() == {k: p.default for k, p in sig.parameters.items()}, exp.name
+        expanded: dict[str, object] = {}  # the signature, each parameter group spelled out
+        for name, par in sig.parameters.items():
+            if name in exp.groups:
+                expanded.update({f.name: getattr(par.default, f.name) for f in fields(exp.groups[name])})
+            else:
+                expanded[name] = par.default
+        assert list(exp.params) == list(expanded), exp.name
+        assert exp.defaults() == expanded, exp.name
     assert get_experiment("mnist_mc").target == "xbarsim.experiments.montecarlo:mnist_mc"
     assert get_experiment("kim2024_mc").target == "xbarsim.experiments.montecarlo:kim2024_mc"
 
@@ -47,6 +64,42 @@ def test_a_parameter_added_to_the_function_appears_in_the_schema() -> None:
             parse_spec({"experiment": "toy2_test", "fixed": {"b": 2.0}})
     finally:
         EXPERIMENTS.pop("toy2_test", None)
+
+
+@dataclass(frozen=True)
+class Knobs(ParamGroup):
+    """A toy parameter group (module level: annotations are resolved in the module's namespace)."""
+
+    gain: Annotated[float, P("gain", minimum=0.0)] = 1.0
+    taps: Annotated[int, P("taps", minimum=1)] = 3
+
+
+def grouped_toy(x: Annotated[float, P("x")] = 2.0, knobs: Knobs = Knobs()) -> dict[str, float]:
+    """A toy experiment with a parameter group (module level, so the registry can import it)."""
+    assert isinstance(knobs, Knobs)
+    return {"v": x * knobs.gain * knobs.taps}
+
+
+def test_parameter_groups_are_declared_once_and_assembled_for_the_call() -> None:
+    def clash(gain: Annotated[float, P("x")] = 2.0, knobs: Knobs = Knobs()) -> dict[str, float]:
+        return {}
+
+    try:
+        experiment("group_test", metrics=("v",), doc="toy")(grouped_toy)
+        exp = get_experiment("group_test")
+        assert list(exp.params) == ["x", "gain", "taps"] and exp.groups == {"knobs": Knobs}
+        assert exp.params["taps"].minimum == 1 and exp.params["gain"].default == 1.0
+        assert run_experiment("group_test", {"x": 2.0, "gain": 0.5, "taps": 4}) == {"v": 4.0}
+        with pytest.raises(Exception, match="must be >= 1"):
+            parse_spec({"experiment": "group_test", "fixed": {"taps": 0}})
+        with pytest.raises(TypeError, match="declared twice"):
+            experiment("group_clash_test", metrics=(), doc="")(clash)
+    finally:
+        EXPERIMENTS.pop("group_test", None)
+    assert "group_clash_test" not in EXPERIMENTS
+    # the Monte-Carlo experiments share their fault and draw parameters through groups
+    for name in ("crossbar_mc", "mnist_mc", "kim2024_mc"):
+        assert set(get_experiment(name).groups.values()) == {Faults, Draw}
 
 
 def test_undeclared_parameters_are_refused_at_registration() -> None:

@@ -88,10 +88,11 @@ def test_dead_worker_point_is_identified_others_finish(tmp_path) -> None:
 
 
 def test_crossbar_mc_is_pure_and_sensible() -> None:
-    params = {**get_experiment("crossbar_mc").defaults(), "rows": 8, "cols": 4, "preset": "hfo2-1t1r-8"}
-    a, b = crossbar_mc(**params), crossbar_mc(**params)
+    exp = get_experiment("crossbar_mc")
+    params = {**exp.defaults(), "rows": 8, "cols": 4, "preset": "hfo2-1t1r-8"}
+    a, b = crossbar_mc(**exp.call_arguments(params)), crossbar_mc(**exp.call_arguments(params))
     assert a == b
-    c = crossbar_mc(**{**params, "trial": 1})
+    c = crossbar_mc(**exp.call_arguments({**params, "trial": 1}))
     assert a["rel_error"] != c["rel_error"]
     # IGVVA levels are separated: no cell reads as another level without read noise
     assert a["level_error_rate"] == 0.0

@@ -25,20 +25,18 @@ import numpy as np
 from ..errors import InputError
 from ..periphery import MAX_BITS
 from ..sweep.experiments import (
+    FIRST_DRAW,
+    NO_FAULTS,
+    Draw,
+    Faults,
     Mode,
     P,
     Preset,
-    ReadNoise,
     RWire,
-    Seed,
-    StuckHrs,
-    StuckLrs,
-    Trial,
     check_backend,
     check_preset,
     experiment,
     is_level_csv,
-    rng_for,
 )
 
 Backend = Annotated[str, P("circuit backend", check=check_backend)]
@@ -106,18 +104,6 @@ def sample_mapped_model(mapped: Any, dist: Any, rng: np.random.Generator, **vari
     return mapped.with_layers(layers)
 
 
-def _variability(
-    mode: str, read_noise: float, stuck_hrs_rate: float, stuck_lrs_rate: float
-) -> dict[str, Any]:
-    """The keywords of :func:`xbarsim.variability.sample_around` a trial's parameters ask for."""
-    return {
-        "mode": mode,
-        "read_noise": read_noise,
-        "stuck_hrs_rate": stuck_hrs_rate,
-        "stuck_lrs_rate": stuck_lrs_rate,
-    }
-
-
 @functools.lru_cache(maxsize=4)
 def _mnist_nominal(
     model_path: str, mtime: float, dataset: str, n_test: int, data_dir: str | None, **mapping: Any
@@ -180,9 +166,7 @@ def mnist_mc(
         ),
     ] = "",
     mode: Mode = "relative",
-    read_noise: ReadNoise = 0.0,
-    stuck_hrs_rate: StuckHrs = 0.0,
-    stuck_lrs_rate: StuckLrs = 0.0,
+    faults: Faults = NO_FAULTS,
     adc_bits: Annotated[
         int, P("ADC bits on every sensed tile column (0 = no ADC)", minimum=0, maximum=MAX_BITS, added=True)
     ] = 0,
@@ -206,8 +190,7 @@ def mnist_mc(
     cal_images: Annotated[
         int, P("training images an auto-ranged ADC is calibrated on", minimum=1, added=True)
     ] = 500,
-    seed: Seed = 0,
-    trial: Trial = 0,
+    draw: Draw = FIRST_DRAW,
 ) -> dict[str, float]:
     """One Monte-Carlo trial of the Romero-Zaliz 2021 MLP on tiled 1T1R crossbars.
 
@@ -230,8 +213,8 @@ def mnist_mc(
         str(path), path.stat().st_mtime, dataset, n_test, ddir, **mapping
     )
     dist = preset_distribution(preset or f"hfo2-1t1r-{levels}")
-    rng = rng_for(seed, trial, "mnist_mc/devices")
-    variability = _variability(mode, read_noise, stuck_hrs_rate, stuck_lrs_rate)
+    rng = draw.rng("mnist_mc/devices")
+    variability = {"mode": mode, **faults.keywords()}
     mapped = sample_mapped_model(mapped_nominal, dist, rng, **variability)
     # the drawn devices alone (ideal product of the weights they encode) ...
     dev_layers = [replace(layer, A=layer.weights_from_conductances()) for layer in mapped.layers]
@@ -320,11 +303,8 @@ def kim2024_mc(
     r_wire: RWire = 0.0,
     preset: Preset = "hfo2-1t1r-8",
     mode: Mode = "relative",
-    read_noise: ReadNoise = 0.0,
-    stuck_hrs_rate: StuckHrs = 0.0,
-    stuck_lrs_rate: StuckLrs = 0.0,
-    seed: Seed = 0,
-    trial: Trial = 0,
+    faults: Faults = NO_FAULTS,
+    draw: Draw = FIRST_DRAW,
 ) -> dict[str, float]:
     """One Monte-Carlo trial of the Kim 2024 two-layer diode circuit (10 glyphs).
 
@@ -345,11 +325,10 @@ def kim2024_mc(
     else:
         g_on, g_off = kim.CircuitDesign.g_on, kim.CircuitDesign.g_off
     kc, V, nominal, acc_nominal = _kim_nominal(
-        grid, seed, alpha, max_q, v_in, backend, mapping, g_on, g_off, r_wire
+        grid, draw.seed, alpha, max_q, v_in, backend, mapping, g_on, g_off, r_wire
     )
-    rng = rng_for(seed, trial, "kim2024_mc/devices")
-    variability = _variability(mode, read_noise, stuck_hrs_rate, stuck_lrs_rate)
-    G = [sample_around(dist, xb.G, rng, **variability) for xb in kc.network.layers]
+    rng = draw.rng("kim2024_mc/devices")
+    G = [sample_around(dist, xb.G, rng, mode=mode, **faults.keywords()) for xb in kc.network.layers]
     net = kc.with_conductances(G)
     acc, cur = kim.evaluate_circuit(net, V, backend)
     acc_ideal, _ = kim.evaluate_circuit(net, V, "ideal")

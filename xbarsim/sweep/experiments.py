@@ -2,7 +2,11 @@
 
 An experiment is declared once, as a function: every parameter has a type hint of the form
 ``Annotated[type, P(doc, choices=..., minimum=...)]`` and a default, and the :func:`experiment`
-decorator derives the registry's parameter schema from that signature. The schema therefore
+decorator derives the registry's parameter schema from that signature. Parameters that several
+experiments share are declared once as a :class:`ParamGroup` (a frozen dataclass whose fields
+are declared the same way, e.g. :class:`Faults`, :class:`Draw`): a function parameter typed with
+the group contributes the group's fields to the schema (sweep files name the fields), and the
+function receives one group instance. The schema therefore
 cannot drift from the function (a parameter without a declaration is refused at import), and
 sweep files are validated against it before anything runs. Registered functions live in
 modules whose top level imports only NumPy, so listing experiments stays cheap.
@@ -20,7 +24,7 @@ import inspect
 import typing
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Annotated, Any
 
 import numpy as np
@@ -76,15 +80,35 @@ class Param(P):
 _TYPES = (int, float, str, bool)
 
 
+class ParamGroup:
+    """Base of frozen dataclasses that declare parameters shared by several experiments."""
+
+
+def _group_fields(group: type[ParamGroup]) -> tuple[Field[Any], ...]:
+    return fields(typing.cast(Any, group))
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """A named experiment: parameter schema, metric names and the ``module:function`` to call."""
+    """A named experiment: parameter schema, metric names and the ``module:function`` to call.
+
+    ``groups`` maps a function parameter typed with a :class:`ParamGroup` to that group; its
+    fields are entries of ``params``.
+    """
 
     name: str
     target: str
     params: dict[str, Param]
     metrics: tuple[str, ...]
     doc: str = ""
+    groups: dict[str, type[ParamGroup]] = field(default_factory=dict)
+
+    def call_arguments(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The function's keyword arguments for complete sweep parameters (groups assembled)."""
+        kwargs = dict(params)
+        for name, group in self.groups.items():
+            kwargs[name] = group(**{f.name: kwargs.pop(f.name) for f in _group_fields(group)})
+        return kwargs
 
     def defaults(self) -> dict[str, Any]:
         return {k: p.default for k, p in self.params.items()}
@@ -94,26 +118,53 @@ class Experiment:
         return typing.cast(Callable[..., dict[str, float]], getattr(importlib.import_module(module), func))
 
 
-def schema_of(fn: Callable[..., Any]) -> dict[str, Param]:
-    """The parameter schema declared by ``fn``'s signature (see the module doc); TypeError if incomplete."""
+def _param(where: str, hint: Any, default: Any) -> Param:
+    """One schema entry from an ``Annotated[type, P(...)]`` hint and its default."""
+    if typing.get_origin(hint) is not Annotated:
+        raise TypeError(f"{where} needs a hint Annotated[type, P(...)]")
+    base, *extras = typing.get_args(hint)
+    decl = next((e for e in extras if isinstance(e, P)), None)
+    if base not in _TYPES or decl is None:
+        raise TypeError(f"{where}: hint must be Annotated[int|float|str|bool, P(...)], got {hint!r}")
+    if default is inspect.Parameter.empty or default is MISSING:
+        raise TypeError(f"{where} needs a default")
+    declared = {f.name: getattr(decl, f.name) for f in fields(P)}
+    return Param(type=base, default=default, **declared)
+
+
+def schema_and_groups(fn: Callable[..., Any]) -> tuple[dict[str, Param], dict[str, type[ParamGroup]]]:
+    """The parameter schema declared by ``fn``'s signature and its parameter groups (see the module doc).
+
+    Raises TypeError for an incomplete declaration or a name two groups (or a group and a
+    parameter) both declare.
+    """
     hints = typing.get_type_hints(fn, include_extras=True)
     params: dict[str, Param] = {}
+    groups: dict[str, type[ParamGroup]] = {}
     for name, par in inspect.signature(fn).parameters.items():
         where = f"{fn.__module__}.{fn.__qualname__}: parameter {name!r}"
         if par.kind not in (par.POSITIONAL_OR_KEYWORD, par.KEYWORD_ONLY):
             raise TypeError(f"{where} must be a named parameter")
         hint = hints.get(name)
-        if typing.get_origin(hint) is not Annotated:
-            raise TypeError(f"{where} needs a hint Annotated[type, P(...)]")
-        base, *extras = typing.get_args(hint)
-        decl = next((e for e in extras if isinstance(e, P)), None)
-        if base not in _TYPES or decl is None:
-            raise TypeError(f"{where}: hint must be Annotated[int|float|str|bool, P(...)], got {hint!r}")
-        if par.default is inspect.Parameter.empty:
-            raise TypeError(f"{where} needs a default")
-        declared = {f.name: getattr(decl, f.name) for f in fields(P)}
-        params[name] = Param(type=base, default=par.default, **declared)
-    return params
+        if isinstance(hint, type) and issubclass(hint, ParamGroup):
+            groups[name] = hint
+            ghints = typing.get_type_hints(hint, include_extras=True)
+            entries = {
+                f.name: _param(f"{where}, field {f.name!r}", ghints[f.name], f.default)
+                for f in _group_fields(hint)
+            }
+        else:
+            entries = {name: _param(where, hint, par.default)}
+        for key, entry in entries.items():
+            if key in params:
+                raise TypeError(f"{where}: parameter {key!r} is declared twice")
+            params[key] = entry
+    return params, groups
+
+
+def schema_of(fn: Callable[..., Any]) -> dict[str, Param]:
+    """The parameter schema declared by ``fn``'s signature (see the module doc); TypeError if incomplete."""
+    return schema_and_groups(fn)[0]
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -128,7 +179,8 @@ def experiment(name: str, *, metrics: tuple[str, ...], doc: str) -> Callable[[Ca
     """Register the decorated function as experiment ``name``, its schema taken from its signature."""
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        register(Experiment(name, f"{fn.__module__}:{fn.__qualname__}", schema_of(fn), metrics, doc))
+        params, groups = schema_and_groups(fn)
+        register(Experiment(name, f"{fn.__module__}:{fn.__qualname__}", params, metrics, doc, groups))
         return fn
 
     return deco
@@ -144,7 +196,7 @@ def get_experiment(name: str) -> Experiment:
 def run_experiment(name: str, params: dict[str, Any]) -> dict[str, float]:
     """Call experiment ``name`` with its complete parameters; metrics as plain floats."""
     exp = get_experiment(name)
-    out = exp.function()(**params)
+    out = exp.function()(**exp.call_arguments(params))
     return {k: float(v) for k, v in out.items()}
 
 
@@ -200,6 +252,35 @@ Mode = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class Faults(ParamGroup):
+    """Read noise and stuck cells on top of the level spread (keywords of the variability samplers)."""
+
+    read_noise: ReadNoise = 0.0
+    stuck_hrs_rate: StuckHrs = 0.0
+    stuck_lrs_rate: StuckLrs = 0.0
+
+    def keywords(self) -> dict[str, float]:
+        """As keyword arguments of :func:`xbarsim.variability.sample_conductances` / ``sample_around``."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Draw(ParamGroup):
+    """Which random draw a point is: the base seed and the Monte-Carlo trial."""
+
+    seed: Seed = 0
+    trial: Trial = 0
+
+    def rng(self, stream: str) -> np.random.Generator:
+        """The generator of this draw for one stream (see :func:`rng_for`)."""
+        return rng_for(self.seed, self.trial, stream)
+
+
+NO_FAULTS = Faults()
+FIRST_DRAW = Draw()
+
+
 # ---------------------------------------------------------------------------------------------
 @experiment("selftest", metrics=("value",), doc="Tiny deterministic task for testing executors and clusters.")
 def selftest(
@@ -242,11 +323,8 @@ def crossbar_mc(
         str, P("circuit backend (ideal, native, ngspice, pyspice)", check=check_backend)
     ] = "ideal",
     preset: Preset = "hfo2-1t1r-8",
-    read_noise: ReadNoise = 0.0,
-    stuck_hrs_rate: StuckHrs = 0.0,
-    stuck_lrs_rate: StuckLrs = 0.0,
-    seed: Seed = 0,
-    trial: Trial = 0,
+    faults: Faults = NO_FAULTS,
+    draw: Draw = FIRST_DRAW,
 ) -> dict[str, float]:
     """One Monte-Carlo trial of a self-contained random crossbar (see the registry doc)."""
     from ..backends import solve
@@ -255,18 +333,11 @@ def crossbar_mc(
     from ..variability import nearest_levels, preset_distribution, sample_conductances
 
     dist = preset_distribution(preset)
-    fixed = rng_for(seed, 0, "crossbar_mc/network")  # the "trained network": same for every trial
+    fixed = rng_for(draw.seed, 0, "crossbar_mc/network")  # the "trained network": same for every trial
     level_index = fixed.integers(0, dist.n_levels, size=(rows, cols))
     V = fixed.uniform(0.0, v_in, size=(batch, rows))
     G_nom = dist.median_conductances[level_index]
-    G = sample_conductances(
-        dist,
-        level_index,
-        rng_for(seed, trial, "crossbar_mc/devices"),
-        read_noise=read_noise,
-        stuck_hrs_rate=stuck_hrs_rate,
-        stuck_lrs_rate=stuck_lrs_rate,
-    )
+    G = sample_conductances(dist, level_index, draw.rng("crossbar_mc/devices"), **faults.keywords())
     ref = solve(Crossbar(G_nom), V, "ideal").currents
     got = solve(Crossbar(G, r_wire=r_wire), V, backend).currents
     scale = np.abs(ref).max() or 1.0
