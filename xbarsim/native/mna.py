@@ -9,7 +9,8 @@ Newton. Nothing here re-derives the topology: it stamps exactly the elements ``b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,39 +27,44 @@ MOS_MODES = ("level1", "linear")
 #: MIN_RESISTANCE (imported above) is the shared limit of xbarsim._validate, checked in Crossbar.
 
 
+class _DeviceArrays:
+    """Parallel arrays, one entry per device: node indices (int) named in ``NODES``, parameters (float)."""
+
+    NODES: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def empty(cls) -> Self:
+        """No devices (lets the solvers index device arrays without None checks)."""
+        arrays = {
+            f.name: np.zeros(0, dtype=np.int64 if f.name in cls.NODES else np.float64)
+            for f in fields(cls)  # type: ignore[arg-type]
+        }
+        return cls(**arrays)
+
+
 @dataclass(frozen=True, eq=False)
-class Diodes:
+class Diodes(_DeviceArrays):
     """All diodes of a circuit, concatenated over layers (anode ``a``, cathode ``k``)."""
 
+    NODES: ClassVar[tuple[str, ...]] = ("a", "k")
     a: np.ndarray
     k: np.ndarray
     is_: np.ndarray
     vte: np.ndarray
     vcrit: np.ndarray
 
-    @classmethod
-    def empty(cls) -> Diodes:
-        """No diodes (lets the solvers index device arrays without None checks)."""
-        i, f = np.zeros(0, dtype=np.int64), np.zeros(0)
-        return cls(i, i, f, f, f)
-
 
 @dataclass(frozen=True, eq=False)
-class Mosfets:
+class Mosfets(_DeviceArrays):
     """All MOS1 transistors (drain, gate, source node; bulk is ground) with their parameters."""
 
+    NODES: ClassVar[tuple[str, ...]] = ("d", "g", "s")
     d: np.ndarray
     g: np.ndarray
     s: np.ndarray
     beta: np.ndarray
     vto: np.ndarray
     lam: np.ndarray
-
-    @classmethod
-    def empty(cls) -> Mosfets:
-        """No transistors."""
-        i, f = np.zeros(0, dtype=np.int64), np.zeros(0)
-        return cls(i, i, i, f, f, f)
 
 
 @dataclass(frozen=True, eq=False)
