@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from oracles import all_nodes, kcl_residual
 from scipy.sparse.linalg import spsolve
 
 from xbarsim.backends import get_backend, solve
@@ -25,37 +26,6 @@ from xbarsim.topology import build
 
 def _rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
-
-
-def kcl_residual(circuit, sol, b: int) -> float:
-    """Largest KCL imbalance at free nodes / max(largest resistor current, 1 uA), from the element list."""
-    topo = build(circuit)
-    net = circuit if isinstance(circuit, Network) else Network((circuit,))
-    x = np.array([sol.node_voltages[name][b] for name in topo.node_names[1:]])
-    x = np.concatenate([[0.0], x])
-    inj = np.zeros(topo.n_nodes)
-    scale = 0.0
-    for g in topo.resistors:
-        i = (x[g.n1] - x[g.n2]) / g.value
-        np.add.at(inj, g.n1, i)
-        np.add.at(inj, g.n2, -i)
-        scale = max(scale, float(np.abs(i).max()))
-    for g in topo.diodes:
-        i = diode_current(x[g.n1] - x[g.n2], net.layers[g.layer].cell.diode)
-        np.add.at(inj, g.n1, i)
-        np.add.at(inj, g.n2, -i)
-    for g in topo.mosfets:
-        i_d, i_s = nmos_current(x[g.d], x[g.g], x[g.s], net.layers[g.layer].cell.nmos)
-        np.add.at(inj, g.d, i_d)
-        np.add.at(inj, g.s, i_s)
-    fixed = set(topo.fixed_nodes().tolist()) | {0}
-    free = np.array([k for k in range(topo.n_nodes) if k not in fixed])
-    # Floor of 1 uA: at points where every current is tiny, abstol-level residuals are converged.
-    return float(np.abs(inj[free]).max() / max(scale, 1e-6))
-
-
-def all_nodes(circuit) -> tuple[str, ...]:
-    return build(circuit).node_names[1:]
 
 
 # ---------------------------------------------------------------- linear circuits

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_native import all_nodes, kcl_residual
+from oracles import all_nodes, kcl_residual
 
 from xbarsim.backends import get_backend
 from xbarsim.circuit import CellModel, Crossbar

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_wiring import SPICE, reference
+from oracles import SPICE, reference
 
 from xbarsim.backends import get_backend
 from xbarsim.circuit import CellModel, Crossbar, Network, drive_inputs, periphery_nonlinear

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracles import SPICE, reference
 
 from xbarsim.backends import get_backend
 from xbarsim.circuit import CellModel, Crossbar, Network
@@ -21,76 +22,6 @@ from xbarsim.topology import build
 
 requires_ngspice = pytest.mark.requires_ngspice
 requires_pyspice = pytest.mark.requires_pyspice
-SPICE = [
-    pytest.param("ngspice", marks=requires_ngspice),
-    pytest.param("pyspice", marks=requires_pyspice),
-]
-
-
-def reference(
-    G: np.ndarray,
-    V: np.ndarray,
-    *,
-    r_row: float,
-    r_col: float,
-    r_driver: float = 0.0,
-    r_sense: float = 0.0,
-    r_ref: float | None = None,
-) -> np.ndarray:
-    """(B, N) outputs of one resistor crossbar: currents into virtual grounds, or r_ref voltages.
-
-    Nodes: in_i, r(i, j), c(i, j), s_j. Source in_i drives r(i, 0) through r_driver; r(i, j) and
-    r(i, j+1) are joined by r_row; c(i, j) and c(i+1, j) by r_col; cell G[i, j] joins r(i, j) and
-    c(i, j) (nothing when G is 0); c(M-1, j) reaches s_j through r_sense; s_j is held at 0 V by an
-    ammeter or goes to ground through r_ref.
-    """
-    M, N = G.shape
-    n_in = M
-    idx_r = n_in + np.arange(M * N).reshape(M, N)
-    idx_c = n_in + M * N + np.arange(M * N).reshape(M, N)
-    idx_s = n_in + 2 * M * N + np.arange(N)
-    n = n_in + 2 * M * N + N
-    res: list[tuple[int, int, float]] = []  # (a, b, ohm); b = -1 is ground
-    for i in range(M):
-        res.append((i, int(idx_r[i, 0]), r_driver))
-        for j in range(N - 1):
-            res.append((int(idx_r[i, j]), int(idx_r[i, j + 1]), r_row))
-    for j in range(N):
-        for i in range(M - 1):
-            res.append((int(idx_c[i, j]), int(idx_c[i + 1, j]), r_col))
-        res.append((int(idx_c[M - 1, j]), int(idx_s[j]), r_sense))
-        if r_ref is not None:
-            res.append((int(idx_s[j]), -1, r_ref))
-    conductances = [(int(idx_r[i, j]), int(idx_c[i, j]), float(G[i, j])) for i in range(M) for j in range(N)]
-    shorts = [(a, b) for a, b, r in res if r == 0.0]
-    conductances += [(a, b, 1.0 / r) for a, b, r in res if r != 0.0]
-    # Voltage sources: inputs (value V), shorts (0 V), ammeters (0 V).
-    sources = [(i, -1) for i in range(M)] + shorts
-    ammeters = [] if r_ref is not None else [(int(idx_s[j]), -1) for j in range(N)]
-    sources += ammeters
-    size = n + len(sources)
-    A = np.zeros((size, size))
-    for a, b, g in conductances:
-        if g == 0.0:
-            continue
-        A[a, a] += g
-        if b >= 0:
-            A[b, b] += g
-            A[a, b] -= g
-            A[b, a] -= g
-    for k, (a, b) in enumerate(sources):
-        A[a, n + k] += 1.0
-        A[n + k, a] += 1.0
-        if b >= 0:
-            A[b, n + k] -= 1.0
-            A[n + k, b] -= 1.0
-    rhs = np.zeros((size, V.shape[0]))
-    rhs[n : n + M] = V.T
-    x = np.linalg.solve(A, rhs)
-    if r_ref is not None:
-        return x[idx_s].T
-    first = n + len(sources) - len(ammeters)
-    return x[first:].T  # branch current from + (the sense node) through the source: into the node
 
 
 def _pattern(rng: np.random.Generator, M: int, N: int) -> np.ndarray:
