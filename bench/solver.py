@@ -17,6 +17,10 @@ setup unless said otherwise; the machine is shared, so expect noise):
    (reltol 1e-7) in the same run.
 7. Monte-Carlo re-setup: 128x128 linear setup of a fresh pattern vs a re-drawn array (same
    pattern, new conductances: the stored ordering is reused).
+8. ``xs.solve`` called twice on the same 128x128 circuit with wires (100 vectors): the first call
+   pays the setup, the second reuses the shared backend instance and its cached factorization,
+   so it costs the product; beside it a new backend per call (what ``xs.solve`` did before) and
+   the bare ``V @ G``.
 
 ``--only 5,7`` runs a subset; ``--sizes 512 1024`` sets the large linear sizes of figure 3.
 """
@@ -261,6 +265,28 @@ def fig_monte_carlo(trials: int = 3) -> list[tuple[str, str, str]]:
     ]
 
 
+def fig_repeat_solve(n_vec: int = 100) -> list[tuple[str, str, str]]:
+    from xbarsim.backends import clear_shared, solve
+
+    rng = _rng()
+    xb = Crossbar(G=rng.uniform(1e-6, 1e-4, (128, 128)), r_wire=1.0)
+    V = rng.uniform(0, 0.2, (n_vec, 128))
+    clear_shared()
+    t_first, a = _timed(lambda: solve(xb, V, "native"))
+    t_second, b = _timed(lambda: solve(xb, V, "native"), repeat=5)
+    t_fresh, _ = _timed(lambda: get_backend("native").solve(xb, V))
+    t_prod, _ = _timed(lambda: V @ xb.G, repeat=20)
+    same = np.array_equal(a.currents, b.currents)  # type: ignore[attr-defined]
+    return [
+        (f"128x128 R, wires, {n_vec} vectors: first xs.solve (setup)", f"{t_first * 1e3:.1f} ms", ""),
+        ("128x128: second xs.solve of the same circuit", f"{t_second * 1e3:.3f} ms", "~ the product"),
+        ("128x128: a new backend per call (xs.solve before)", f"{t_fresh * 1e3:.1f} ms", ""),
+        ("128x128: bare V @ G", f"{t_prod * 1e3:.3f} ms", ""),
+        ("128x128: new-backend-per-call / second xs.solve", f"{t_fresh / t_second:.0f}x", ""),
+        ("128x128: second xs.solve gives the same currents", "yes" if same else "NO", "yes"),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer ngspice vectors, no 512x512")
@@ -290,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda: fig_nonlinear_128("1t1r", 100 if args.quick else 1000, 3, 0 if args.quick else 1, has_ng),
         lambda: fig_nonlinear_128("diode", 20 if args.quick else 100, 2, 0 if args.quick else 1, has_ng),
         lambda: fig_monte_carlo(),
+        lambda: fig_repeat_solve(),
     )
     for number, fig in enumerate(figs, start=1):
         if only is not None and number not in only:
