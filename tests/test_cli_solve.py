@@ -31,7 +31,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_solve_ideal_writes_outputs(files, capsys) -> None:
     d, G, V = files
     assert (
-        main(["solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--out", str(d / "I.csv"), "--json"])
+        main(
+            ["solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--out", str(d / "I.csv"), "--json"]
+            + ["--backend", "ideal"]
+        )
         == 0
     )
     summary = json.loads(capsys.readouterr().out)
@@ -45,6 +48,7 @@ def test_solve_with_reference_resistor_outputs_voltages(files) -> None:
     assert (
         main(
             ["solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--r-ref", "10", "-o", str(d / "U.npy")]
+            + ["--backend", "ideal"]
         )
         == 0
     )
@@ -332,3 +336,18 @@ def test_memory_error_says_what_size_was_asked(tmp_path) -> None:
         timeout=120,
     )
     _one_line_error(r, "not enough memory to solve a 2000x2000 resistor crossbar for 2 input vector(s)")
+
+
+def test_default_backend_solves_what_was_described(files) -> None:
+    """The default solves the wires; asking for ideal is explicit and says what it left out."""
+    d, G, V = files
+    base = ["solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--r-wire", "1", "--json"]
+    r = _cli(*base)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["backend"] == "native" and summary["ignored"] == []
+    assert summary["max_abs_current"] < np.abs(V @ G).max()  # the wires take their share
+    r = _cli(*base, "--backend", "ideal")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["ignored"] == ["r_wire"]
+    assert "r_wire" in r.stderr and len(r.stderr.strip().splitlines()) == 1

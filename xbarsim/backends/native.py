@@ -57,10 +57,11 @@ def _memory_guard(circuit: Circuit, batch: int | None = None) -> Iterator[None]:
     except MemoryError:
         net = as_network(circuit)
         shape = " + ".join(f"{xb.G.shape[0]}x{xb.G.shape[1]}" for xb in net.layers)
-        what = f" with a batch of {batch} vectors" if batch is not None else ""
+        kinds = "/".join(dict.fromkeys(xb.cell.kind for xb in net.layers))
+        what = f"for {batch} input vector(s)" if batch is not None else "(its one-time setup)"
         raise InputError(
-            f"native: the {shape} circuit{what} needs more memory than is available; "
-            "use smaller tiles or batches"
+            f"native: not enough memory to solve a {shape} {kinds} crossbar {what}: the {shape} circuit "
+            "needs more memory than is available; use smaller tiles or batches"
         ) from None
 
 

@@ -74,7 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("solve", help="solve one crossbar for a batch of input vectors")
     _add_circuit_options(p)
     p.add_argument(
-        "--backend", default="ideal", choices=tuple(REGISTRY), help="solver backend (default ideal)"
+        "--backend",
+        default="native",
+        choices=tuple(REGISTRY),
+        help="solver backend (default native: solves the whole circuit; ideal leaves out wires, "
+        "drivers, sense resistors and selectors, and says so)",
     )
     p.add_argument(
         "--timeout",
@@ -293,6 +297,7 @@ def run_solve(args: argparse.Namespace) -> int:
             "total": float(np.sum(sol.power)),
         },
         "seconds": seconds,
+        "ignored": list(sol.ignored),
     }
     if args.out:
         summary["out"] = str(args.out)
