@@ -27,8 +27,10 @@ piecewise-linear passive model (:func:`passive_outputs`), re-scored on the Shock
 The paper's drive and coupling (:mod:`.circuit`): the drivers add the diode threshold to each lit
 pixel (``CircuitDesign.input_offset``) and the layers are coupled passively or through ideal
 buffers (``CircuitDesign.coupling``); :func:`paper_design` is the configuration that follows the
-paper (differential mapping, +0.65 V inputs, buffered layers), :func:`solve_kim` the one solve
-that applies both. :func:`pick_seed` picks a net whose level search ends at q <= 4, like the
+paper (differential mapping, +0.65 V inputs, buffered layers). Both are in the circuit spec (layer
+1's ``Crossbar.driver``, the network's ``coupling``), so :func:`solve_kim` is one
+``backend.solve(network, V)`` on the requested glyph voltages, and :func:`deck_text` writes the
+deck of that same network. :func:`pick_seed` picks a net whose level search ends at q <= 4, like the
 paper's (Section 3.3).
 
 With passive coupling the hidden voltage can never exceed the driven voltage minus V_D, so at 1 V
