@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
     volts, labels = parse_voltages(args.voltages)
     settings = TrainSettings(epochs=300 if args.quick else args.epochs)
-    seed, how = resolve_seed(args, args.grid, settings.epochs)
     design = design_from_args(args)
+    seed, how = resolve_seed(args, args.grid, settings.epochs, design, volts)
     res = run_kim2024(
         args.grid,
         seed,
