@@ -58,6 +58,9 @@ def test_map_kim_records_periphery() -> None:
     b = Buffer(gain=2.0, offset=VTH)
     m2 = map_kim(W1, W2, r_ref=1e3, driver=Driver(offset=VTH), buffer=b)
     assert m2.buffer == b and m2.coupling == "buffered" and m2.driver.offset == VTH
+    assert m2.network.coupling == b and m2.network.layers[0].driver == Driver(offset=VTH)
+    again = m2.with_conductances([xb.G * 2 for xb in m2.network.layers])  # the periphery stays
+    assert again.coupling == b and again.layers[0].driver == Driver(offset=VTH)
     with pytest.raises(InputError, match="driver"):
         map_kim(W1, W2, r_ref=1e3, driver=0.65)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="buffer"):

@@ -64,3 +64,9 @@ def test_pick_reports_the_rule_when_no_seed_passes() -> None:
         k.pick_design_seed(5, rule="nope")
     with pytest.raises(InputError):
         k.pick_design_seed(5, voltages=())
+
+
+def test_cli_offers_the_library_rules() -> None:
+    from xbarsim.cli.kim import DEFAULT_SEED_RULE, SEED_RULES
+
+    assert SEED_RULES == k.SEED_RULES and DEFAULT_SEED_RULE == k.DEFAULT_RULE == "model"
