@@ -1,6 +1,6 @@
 """Kim 2024: every circuit configuration side by side (input offset x coupling x mapping), per seed.
 
-python examples/kim2024_configs.py [--seeds auto,32] [--backend ngspice] [--voltages 1,5,10]
+python examples/kim2024_configs.py [--seeds auto,27,423] [--backend ngspice] [--voltages 1,5,10]
                                    [--json kim2024_configs.json] [--csv kim2024_configs.csv] [--quick]
 Prints one markdown row per (seed, configuration): recognition, mean and max current gap
 |I_sim - I_calc| / |I_calc| at each voltage (--csv: the gap per digit and output), next to the
@@ -47,7 +47,11 @@ def _write_csv(rows: list[dict], path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", default="auto", help="comma-separated seeds; auto = first seed with q <= 4")
+    ap.add_argument(
+        "--seeds",
+        default="auto",
+        help="comma-separated seeds; auto = the seed of `xbarsim demo` (--seed auto)",
+    )
     ap.add_argument("--backend", default="ngspice")
     ap.add_argument("--voltages", default="1,5,10")
     ap.add_argument("--json", help="write every result here")
@@ -56,13 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from xbarsim.cli.kim import PICK_Q, parse_voltages
-    from xbarsim.experiments.kim2024 import CircuitDesign, TrainSettings, pick_seed, run_kim2024
+    from xbarsim.experiments.kim2024 import CircuitDesign, TrainSettings, pick_design_seed, run_kim2024
 
     volts, labels = parse_voltages(args.voltages)
     settings = TrainSettings(epochs=300 if args.quick else 500)
     seeds = []
     for t in args.seeds.split(","):
-        seeds.append(pick_seed(5, max_levels=PICK_Q, settings=settings)[0] if t.strip() == "auto" else int(t))
+        auto = t.strip() == "auto"
+        seeds.append(
+            pick_design_seed(5, voltages=volts, max_levels=PICK_Q, settings=settings)[0] if auto else int(t)
+        )
     configs = [c for c in CONFIGS if not args.quick or c[0] == "differential"]
     head = " | ".join(f"{lab} V rec / mean / max gap %" for lab in labels)
     print(f"| seed (q) | mapping | coupling | input offset | {head} |")

@@ -3,10 +3,10 @@
 python examples/kim2024_fig6b.py [--grid 5] [--seed auto|N] [--backend ngspice] [--voltages 1,5,10]
                                  [--input-offset 0.65] [--offset-inputs active|all]
                                  [--coupling buffered|passive] [--out kim2024_fig6b.png]
-                                 [--deck FILE --deck-voltage 1 --deck-coupling passive] [--quick]
-Defaults follow the paper: +0.65 V on lit pixels, buffered layers, the first seed with q <= 4.
---deck writes the ngspice deck of the circuit at --deck-voltage (netlists/kim2024_5x5_1V.cir is made
-so); one deck holds passive coupling only, hence --deck-coupling.
+                                 [--deck FILE --deck-voltage 1] [--quick]
+Defaults follow the paper: +0.65 V on lit pixels, buffered layers, the seed of --seed auto (see the
+README). --deck writes the ngspice deck of the same circuit at --deck-voltage (offset sources and
+the buffers' B sources included; netlists/kim2024_5x5_1V.cir is made so).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="kim2024_fig6b.png")
     ap.add_argument("--deck", help="also write the ngspice deck of the circuit at --deck-voltage")
     ap.add_argument("--deck-voltage", type=float, default=1.0)
-    ap.add_argument("--deck-coupling", choices=("passive",), default="passive")
     ap.add_argument("--epochs", type=int, default=500)
     ap.add_argument("--quick", action="store_true", help="fewer epochs (smoke test)")
     args = ap.parse_args(argv)
@@ -36,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
     volts, labels = parse_voltages(args.voltages)
     settings = TrainSettings(epochs=300 if args.quick else args.epochs)
-    seed, how = resolve_seed(args, args.grid, settings.epochs)
     design = design_from_args(args)
+    seed, how = resolve_seed(args, args.grid, settings.epochs, design, volts)
     res = run_kim2024(
         args.grid,
         seed,
@@ -51,13 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     print(format_report(res))
     print(f"wrote {plot_current_gap(res, args.out)}")
     if args.deck:
-        from dataclasses import replace
         from pathlib import Path
 
         from xbarsim.experiments.kim2024 import deck_text
 
-        deck_design = replace(design, coupling=args.deck_coupling)
-        text = deck_text(args.grid, seed, args.deck_voltage, settings=settings, design=deck_design)
+        text = deck_text(args.grid, seed, args.deck_voltage, settings=settings, design=design)
         Path(args.deck).write_text(text)
         print(f"wrote {args.deck}")
     return 0

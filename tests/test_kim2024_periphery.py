@@ -58,6 +58,9 @@ def test_map_kim_records_periphery() -> None:
     b = Buffer(gain=2.0, offset=VTH)
     m2 = map_kim(W1, W2, r_ref=1e3, driver=Driver(offset=VTH), buffer=b)
     assert m2.buffer == b and m2.coupling == "buffered" and m2.driver.offset == VTH
+    assert m2.network.coupling == b and m2.network.layers[0].driver == Driver(offset=VTH)
+    again = m2.with_conductances([xb.G * 2 for xb in m2.network.layers])  # the periphery stays
+    assert again.coupling == b and again.layers[0].driver == Driver(offset=VTH)
     with pytest.raises(InputError, match="driver"):
         map_kim(W1, W2, r_ref=1e3, driver=0.65)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="buffer"):
@@ -149,18 +152,35 @@ def test_solve_kim_in_ngspice_matches_shockley_model(offset_inputs: str) -> None
         np.testing.assert_allclose(sol.currents, out, rtol=1e-3, atol=1e-3 * np.abs(out).max())
 
 
-@requires_ngspice
-def test_buffered_solve_is_two_independent_stages() -> None:
-    """Layer 2 driven by hand at buffer(layer-1 sense voltages) gives the same currents."""
-    m, V = _buffered_mapping(5.0)
-    sol = k.solve_kim(m, V, "ngspice")
+def _two_stage(m, V: np.ndarray, be) -> np.ndarray:
+    """The buffered circuit solved by hand as two independent circuits (the pre-spec wiring).
+
+    Layer 1 alone at the driven voltages (its own drivers: V + 0.65 V on every row), then a bare
+    layer 2 (no periphery) driven at ``gain * v_sense + offset`` of layer 1's r_ref voltages.
+    """
     l1, l2 = m.network.layers
-    be = get_backend("ngspice")
-    s1 = be.solve(Network((l1,)), V + VTH)  # Driver(offset=VTH) offsets every row ("all")
-    s2 = be.solve(
-        Network((Crossbar(l2.G, CellModel(kind="diode"), name="by_hand"),)), 2.0 * s1.voltages + VTH
-    )
-    np.testing.assert_allclose(sol.currents, s2.currents, rtol=1e-9)
+    s1 = be.solve(Network((l1.replace(driver=Driver()),)), V + VTH)
+    bare = Network((Crossbar(l2.G, CellModel(kind="diode"), name="by_hand"),))
+    return be.solve(bare, 2.0 * s1.voltages + VTH).currents
+
+
+@pytest.mark.parametrize("v_in", [1.0, 10.0])
+def test_spec_network_equals_two_stage_solve_native(v_in: float) -> None:
+    """One ``solve`` of the mapping's network (driver + Buffer in the spec) = the two stages by hand."""
+    m, V = _buffered_mapping(v_in)
+    be = get_backend("native", gmin=0.0)
+    assert m.network.buffers == {0: Buffer(gain=2.0, offset=VTH)} and m.network.layers[0].driver.offset == VTH
+    assert relative_error(k.solve_kim(m, V, be).currents, _two_stage(m, V, be)) <= 1e-9
+
+
+@requires_ngspice
+def test_spec_network_equals_two_stage_solve_ngspice() -> None:
+    """One real ngspice deck (B sources for the buffer) = two real ngspice runs by hand, at reltol 1e-7."""
+    m, V = _buffered_mapping(5.0)
+    be = get_backend("ngspice", options={"reltol": 1e-7})
+    sol = k.solve_kim(m, V, be)
+    assert sol.backend == "ngspice"
+    assert relative_error(sol.currents, _two_stage(m, V, be)) <= 1e-6
 
 
 def test_pick_seed_is_the_first_q4_seed() -> None:
@@ -189,9 +209,12 @@ def test_paper_design_meets_the_paper_on_native() -> None:
         assert pv["shockley_model_rel_error"] < 1e-6  # the calibration model is what native solves
 
 
-def test_deck_needs_passive_coupling() -> None:
-    with pytest.raises(InputError, match="passive"):
-        k.deck_text(5, 0, 1.0, settings=k.TrainSettings(epochs=50), design=k.paper_design())
+def test_buffered_deck_carries_offset_sources_and_buffers() -> None:
+    """The paper configuration's deck: lit rows at V_in + 0.65 V, dark at 0 V, one B source per row."""
+    text = k.deck_text(5, 0, 1.0, settings=k.TrainSettings(epochs=50), design=k.paper_design())
+    bufs = [ln for ln in text.splitlines() if ln.startswith("Bbuf0_")]
+    assert len(bufs) == 21 and all("0.65" in ln for ln in bufs)
+    assert "--coupling buffered" in text and "--input-offset 0.65" in text
 
 
 @pytest.mark.parametrize("v_in", [1.0, 10.0])

@@ -48,6 +48,8 @@ def test_parse_voltages_keeps_labels() -> None:
         ["kim2024", "--offset-inputs", "dark"],
         ["kim2024", "--seed", "autox"],
         ["kim2024", "--seed-from", "-1"],
+        ["kim2024", "--seed-rule", "best"],
+        ["demo", "--seed-rule", ""],
         ["demo", "--coupling", "none"],
         ["demo", "--input-offset", "inf"],
     ],
@@ -116,7 +118,7 @@ def test_examples_quick(name: str, tmp_path: Path) -> None:
 def test_example_fig6b_quick_with_deck(tmp_path: Path) -> None:
     png, deck = tmp_path / "fig6b.png", tmp_path / "deck.cir"
     rc = _example("kim2024_fig6b").main(
-        ["--quick", "--voltages", "1,10", "--out", str(png), "--deck", str(deck)]
+        ["--quick", "--seed-rule", "levels", "--voltages", "1,10", "--out", str(png), "--deck", str(deck)]
     )
     assert rc == 0 and png.stat().st_size > 1000
     text = deck.read_text()
@@ -124,13 +126,14 @@ def test_example_fig6b_quick_with_deck(tmp_path: Path) -> None:
 
 
 def test_cli_seed_auto_and_circuit_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """--seed auto picks the first q <= 4 seed from --seed-from; the flags reach the circuit and the JSON."""
+    """--seed auto --seed-rule levels: the first q <= 4 seed from --seed-from; the flags reach the JSON."""
     out = tmp_path / "r.json"
-    argv = ["kim2024", "--seed", "auto", "--seed-from", "30", "--backend", "native", "--voltages", "5"]
+    argv = ["kim2024", "--seed", "auto", "--seed-from", "30", "--seed-rule", "levels", "--backend", "native"]
+    argv += ["--voltages", "5"]
     argv += ["--coupling", "passive", "--input-offset", "0.5", "--offset-inputs", "all", "--json", str(out)]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "seed 32 (auto: first seed from 30 with q <= 4 (q = 4))" in text
+    assert "seed 32 (auto: first seed from 30 with q <= 4, rule levels (q = 4))" in text
     assert "passive coupling, input offset 0.5 V (all rows)" in text
     res = json.loads(out.read_text())
     assert (res["seed"], res["q"], res["coupling"], res["input_offset"], res["offset_inputs"]) == (
@@ -143,12 +146,17 @@ def test_cli_seed_auto_and_circuit_flags(tmp_path: Path, capsys: pytest.CaptureF
     assert res["per_voltage"]["5"]["buffer_gain"] is None
 
 
-def test_committed_deck_is_current() -> None:
-    """netlists/kim2024_5x5_1V.cir is exactly what its regenerate command writes."""
-    from xbarsim.experiments.kim2024 import CircuitDesign, deck_text
+def _committed_deck() -> str:
+    return (ROOT / "netlists" / "kim2024_5x5_1V.cir").read_text()
 
-    committed = (ROOT / "netlists" / "kim2024_5x5_1V.cir").read_text().splitlines()
-    fresh = deck_text(5, 27, 1.0, design=CircuitDesign(input_offset=0.65)).splitlines()
+
+def test_committed_deck_is_current() -> None:
+    """netlists/kim2024_5x5_1V.cir is exactly what its regenerate command writes (the demo's circuit)."""
+    from xbarsim.experiments.kim2024 import deck_text, paper_design
+
+    committed = _committed_deck().splitlines()
+    assert "--seed 32 " in committed[3] and "--coupling buffered --input-offset 0.65" in committed[3]
+    fresh = deck_text(5, 32, 1.0, design=paper_design()).splitlines()
     assert len(committed) == len(fresh)
     for a, b in zip(committed, fresh):  # same elements; numbers equal to 1e-9 (BLAS rounding may differ)
         ta, tb = a.split(), b.split()
@@ -156,3 +164,24 @@ def test_committed_deck_is_current() -> None:
         for x, y in zip(ta, tb):
             if x != y:
                 assert float(x.rstrip(",")) == pytest.approx(float(y.rstrip(",")), rel=1e-9), (a, b)
+
+
+@requires_ngspice
+def test_committed_deck_runs_in_ngspice_and_recognizes_all_digits() -> None:
+    """The committed deck run as it is by real ngspice: ten sweep points, digit k wins point k,
+    and the currents are the backend's solve of the same network (one deck, B-source buffers)."""
+    import numpy as np
+
+    from xbarsim.experiments.kim2024 import build_circuit, glyph_voltages, paper_design, solve_kim
+    from xbarsim.experiments.kim2024.training import train_and_quantize
+    from xbarsim.solution import relative_error
+    from xbarsim.spice.rawfile import parse_raw
+    from xbarsim.spice.runner import run_deck
+
+    raw = parse_raw(run_deck(_committed_deck()).raw)
+    assert raw.n_points == 10
+    cur = np.stack([raw[f"i(vam1_{k})"] for k in range(10)], axis=1)
+    assert list(np.argmax(cur, axis=1)) == list(range(10))
+    _, quant = train_and_quantize(5, 32)
+    kc = build_circuit(quant, 1.0, design=paper_design())
+    assert relative_error(cur, solve_kim(kc, glyph_voltages(5, 1.0), "ngspice").currents) <= 1e-9

@@ -65,6 +65,9 @@ def _seed_or_auto(text: str) -> int | str:
 
 #: q the automatic seed pick asks for (the paper's net, Section 3.3).
 PICK_Q = 4
+#: ``xbarsim.experiments.kim2024.SEED_RULES`` (not imported here: the CLI starts without numerics).
+SEED_RULES = ("levels", "calc", "model", "calc+model")
+DEFAULT_SEED_RULE = "model"
 
 
 def _add_circuit_options(p: argparse.ArgumentParser) -> None:
@@ -74,9 +77,17 @@ def _add_circuit_options(p: argparse.ArgumentParser) -> None:
         type=_seed_or_auto,
         default="auto",
         help=f"training seed, or auto (default): the first seed from --seed-from whose level search "
-        f"reaches --alpha (100 %%) at q <= {PICK_Q}, like the paper's net",
+        f"reaches --alpha (100 %%) at q <= {PICK_Q}, like the paper's net, and that passes --seed-rule",
     )
     p.add_argument("--seed-from", type=_seed, default=0, help="first seed tried by --seed auto (default 0)")
+    p.add_argument(
+        "--seed-rule",
+        choices=SEED_RULES,
+        default=DEFAULT_SEED_RULE,
+        help="checks --seed auto makes on the model-calibrated circuit at every voltage, no simulator: "
+        "levels (q only), calc (+ the computer calculation recognizes all ten digits), model (default; "
+        "q + the closed-form Shockley model recognizes all ten with a largest gap <= 30 %%), calc+model",
+    )
     p.add_argument(
         "--input-offset",
         type=_offset,
@@ -99,17 +110,27 @@ def _add_circuit_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def resolve_seed(args: argparse.Namespace, grid: int, epochs: int) -> tuple[int, str]:
-    """The seed to run and how it was chosen (``--seed auto`` runs the level search per seed)."""
+def resolve_seed(
+    args: argparse.Namespace, grid: int, epochs: int, design: Any, voltages: list[float]
+) -> tuple[int, str]:
+    """The seed to run and how it was chosen (``--seed auto``: level search, then the seed rule's checks)."""
     if args.seed != "auto":
         return int(args.seed), "given"
-    from ..experiments.kim2024 import TrainSettings, pick_seed
+    from ..experiments.kim2024 import TrainSettings, pick_design_seed
 
     alpha = getattr(args, "alpha", 1.0)  # the demo has no --alpha: 100 %, as the paper
-    seed, q = pick_seed(
-        grid, max_levels=PICK_Q, first=args.seed_from, alpha=alpha, settings=TrainSettings(epochs=epochs)
+    rule = getattr(args, "seed_rule", DEFAULT_SEED_RULE)
+    seed, q = pick_design_seed(
+        grid,
+        design,
+        voltages,
+        rule=rule,
+        max_levels=PICK_Q,
+        first=args.seed_from,
+        alpha=alpha,
+        settings=TrainSettings(epochs=epochs),
     )
-    return seed, f"auto: first seed from {args.seed_from} with q <= {PICK_Q} (q = {q})"
+    return seed, f"auto: first seed from {args.seed_from} with q <= {PICK_Q}, rule {rule} (q = {q})"
 
 
 def design_from_args(args: argparse.Namespace, mapping: str = "differential") -> Any:
@@ -266,7 +287,7 @@ def run_kim(args: argparse.Namespace) -> int:
     if args.json and not Path(args.json).resolve().parent.is_dir():
         raise InputError(f"folder of --json does not exist: {Path(args.json).parent}")
     design = design_from_args(args, args.mapping)
-    seed, how = resolve_seed(args, args.grid, args.epochs)
+    seed, how = resolve_seed(args, args.grid, args.epochs, design, voltages)
     res = run_kim2024(
         args.grid,
         seed,
@@ -311,7 +332,7 @@ def run_demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     design = design_from_args(args)
     print(f"xbarsim demo: Kim et al. 2024, 5x5 digits, {design.label()}, backend {args.backend}", flush=True)
-    seed, how = resolve_seed(args, 5, 500)
+    seed, how = resolve_seed(args, 5, 500, design, [1.0, 5.0, 10.0])
     res = run_kim2024(5, seed, backend=args.backend, voltages=(1.0, 5.0, 10.0), design=design)
     res["seed_pick"] = how
     print(format_report(res), flush=True)

@@ -34,9 +34,11 @@ calibrates them on an analytic model); nothing else about the weights is fitted.
 
 Periphery: the input drivers may add an offset voltage (the paper adds the diode threshold,
 0.65 V, to every input) and the layers may be coupled through ideal buffers instead of
-passively. Until the circuit spec carries them (``Crossbar.driver``, ``Network(coupling=...)``),
-the mapping records its :class:`~xbarsim.periphery.Driver` and :class:`~xbarsim.periphery.Buffer`
-and :func:`xbarsim.experiments.kim2024.solve_kim` applies them around the backend solves.
+passively. Both are part of the one :class:`~xbarsim.circuit.Network` the mapping returns: the
+:class:`~xbarsim.periphery.Driver` is layer 1's ``Crossbar.driver`` and the
+:class:`~xbarsim.periphery.Buffer` its ``coupling``, so every backend solves the paper's circuit
+with ``backend.solve(network, V)`` on the *requested* input voltages, and a SPICE deck carries
+the offset sources and the buffers' controlled sources.
 
 Levels: as for the tiled schemes, every cell records which device level it holds
 (:attr:`KimMapping.level_index` into :attr:`KimMapping.level_conductance`, the sorted distinct
@@ -123,7 +125,8 @@ class KimMapping:
     Attributes
     ----------
     network:
-        Layer 1 (``kim_l1``, columns into ``r_ref``) chained to layer 2 (``kim_l2``, virtual ground).
+        Layer 1 (``kim_l1``, columns into ``r_ref``, its driver the input drivers) chained to
+        layer 2 (``kim_l2``, virtual ground), passively or through the buffer (``coupling``).
     level_index:
         Per layer, an int array shaped like that layer's G: index into ``level_conductance``.
     level_conductance:
@@ -134,11 +137,6 @@ class KimMapping:
         Layer-1 reference resistance (ohm).
     bias_scale:
         Bias-row scale of the differential scheme (0 for single).
-    driver:
-        Input drivers of layer 1 (offset voltage added to the driven rows; identity by default).
-    buffer:
-        ``None`` (passive coupling: layer 1's r_ref voltages drive layer 2 directly) or the ideal
-        buffer from each layer-1 sense node to the matching layer-2 row.
     """
 
     network: Network
@@ -147,8 +145,16 @@ class KimMapping:
     scheme: str
     r_ref: float
     bias_scale: float
-    driver: Driver
-    buffer: Buffer | None
+
+    @property
+    def driver(self) -> Driver:
+        """Input drivers of layer 1 (offset voltage added to the driven rows; identity by default)."""
+        return self.network.layers[0].driver
+
+    @property
+    def buffer(self) -> Buffer | None:
+        """``None`` (passive: layer 1's r_ref voltages drive layer 2) or the buffer between the layers."""
+        return self.network.buffers.get(0)
 
     @property
     def coupling(self) -> str:
@@ -156,11 +162,13 @@ class KimMapping:
         return "passive" if self.buffer is None else "buffered"
 
     def with_conductances(self, G: Sequence[np.ndarray]) -> Network:
-        """The same network with new per-layer conductance matrices (e.g. sampled per level)."""
+        """The same network (periphery included) with new per-layer conductance matrices."""
         layers = self.network.layers
         if len(G) != len(layers):
             raise InputError(f"need {len(layers)} conductance matrices, got {len(G)}")
-        return Network(tuple(xb.replace(G=np.asarray(g)) for xb, g in zip(layers, G)))
+        return Network(
+            tuple(xb.replace(G=np.asarray(g)) for xb, g in zip(layers, G)), coupling=self.network.coupling
+        )
 
 
 def map_kim(
@@ -182,8 +190,8 @@ def map_kim(
 
     ``cell`` defaults to a diode selector with the default :class:`~xbarsim.circuit.DiodeModel`;
     ``r_wire``/``r_driver`` apply to both layers (0 = ideal wiring, as in the paper). ``driver``
-    (default: none, inputs applied as given) and ``buffer`` (default: passive coupling) are the
-    periphery, recorded on the mapping.
+    (default: none, inputs applied as given) becomes layer 1's ``Crossbar.driver`` and ``buffer``
+    (default: passive coupling) the network's ``coupling``.
     """
     driver = Driver() if driver is None else driver
     if not isinstance(driver, Driver):
@@ -195,11 +203,12 @@ def map_kim(
     cell = CellModel(kind="diode") if cell is None else cell
     net = Network(
         (
-            Crossbar(G1, cell, r_wire=r_wire, r_driver=r_driver, r_ref=r_ref, name="kim_l1"),
+            Crossbar(G1, cell, r_wire=r_wire, r_driver=r_driver, r_ref=r_ref, driver=driver, name="kim_l1"),
             Crossbar(G2, cell, r_wire=r_wire, r_driver=r_driver, r_ref=None, name="kim_l2"),
-        )
+        ),
+        coupling="passive" if buffer is None else buffer,
     )
     table, inverse = np.unique(np.concatenate([G1.ravel(), G2.ravel()]), return_inverse=True)
     inverse = inverse.ravel()
     idx = (inverse[: G1.size].reshape(G1.shape), inverse[G1.size :].reshape(G2.shape))
-    return KimMapping(net, idx, table, scheme, r_ref, float(bias_scale), driver, buffer)
+    return KimMapping(net, idx, table, scheme, r_ref, float(bias_scale))

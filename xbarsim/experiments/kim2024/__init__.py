@@ -27,9 +27,12 @@ piecewise-linear passive model (:func:`passive_outputs`), re-scored on the Shock
 The paper's drive and coupling (:mod:`.circuit`): the drivers add the diode threshold to each lit
 pixel (``CircuitDesign.input_offset``) and the layers are coupled passively or through ideal
 buffers (``CircuitDesign.coupling``); :func:`paper_design` is the configuration that follows the
-paper (differential mapping, +0.65 V inputs, buffered layers), :func:`solve_kim` the one solve
-that applies both. :func:`pick_seed` picks a net whose level search ends at q <= 4, like the
-paper's (Section 3.3).
+paper (differential mapping, +0.65 V inputs, buffered layers). Both are in the circuit spec (layer
+1's ``Crossbar.driver``, the network's ``coupling``), so :func:`solve_kim` is one
+``backend.solve(network, V)`` on the requested glyph voltages, and :func:`deck_text` writes the
+deck of that same network. :func:`pick_seed` picks a net whose level search ends at q <= 4, like the
+paper's (Section 3.3); :func:`pick_design_seed` adds the checks a designer makes before simulating
+(:mod:`.seedpick`: the computer calculation, then the closed-form Shockley model; no SPICE).
 
 With passive coupling the hidden voltage can never exceed the driven voltage minus V_D, so at 1 V
 without the offset (``1 - 0.65 = 0.35 V``) no layer-2 diode can be forward biased; the ideal
@@ -56,6 +59,7 @@ from .circuit import (
     solve_kim,
 )
 from .run import deck_text, run_kim2024
+from .seedpick import DEFAULT_RULE, SEED_RULES, DesignCheck, check_design, passes, pick_design_seed
 from .study import StudyResult, run_study
 from .training import (
     N_HIDDEN,
@@ -69,10 +73,13 @@ from .training import (
 
 __all__ = [
     "COUPLINGS",
+    "DEFAULT_RULE",
     "MAPPINGS",
     "N_HIDDEN",
     "N_OUT",
+    "SEED_RULES",
     "CircuitDesign",
+    "DesignCheck",
     "KimCircuit",
     "StudyResult",
     "TrainSettings",
@@ -80,6 +87,7 @@ __all__ = [
     "build_circuit",
     "calibrate",
     "calibration_candidates",
+    "check_design",
     "deck_text",
     "driven_voltages",
     "evaluate_circuit",
@@ -91,7 +99,9 @@ __all__ = [
     "layer_conductances",
     "map_circuit",
     "paper_design",
+    "passes",
     "passive_outputs",
+    "pick_design_seed",
     "pick_seed",
     "run_kim2024",
     "run_study",

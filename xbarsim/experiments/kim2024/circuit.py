@@ -4,13 +4,13 @@ The weights become conductances through :mod:`xbarsim.mapping.kim` (the ``differ
 ``single`` schemes are documented there); this module holds the fixed design choices and the
 glyph drive, and the periphery the paper drives the circuit with:
 
-* **input offset** (:func:`driven_voltages`): Kim et al. add the diode threshold to the input
+* **input offset** (layer 1's ``Crossbar.driver``): Kim et al. add the diode threshold to the input
   voltage ("we added 0.65 V to account for the threshold voltage (Vth) of the diode", Section 2),
   so a lit pixel's cells see ``V_in`` across their resistor in the computer calculation. A dark
   pixel's driver stays at 0 V by default (``offset_inputs="active"``): the paper adds the offset
   to *the input voltage* and a dark pixel has none; ``"all"`` (0.65 V on every row) is kept for
   comparison, its dark rows forward-bias their diodes slightly.
-* **coupling** (:func:`solve_kim`): ``passive`` (layer 1's r_ref voltages drive layer 2) or
+* **coupling** (the network's ``coupling``): ``passive`` (layer 1's r_ref voltages drive layer 2) or
   ``buffered``: an ideal buffer re-drives each layer-2 row at ``gain * V_h + offset`` with the
   same offset as the inputs (the threshold compensation of layer 2's rows) and a gain chosen so
   the largest hidden voltage maps to ``V_in`` (layer 2 sees the input swing of layer 1).
@@ -149,8 +149,9 @@ def layer_conductances(
 def driven_voltages(V: np.ndarray, driver: Driver) -> np.ndarray:
     """The row voltages layer 1's drivers put out for requested voltages V (B, M).
 
-    The one place the input offset is applied (until ``Crossbar.driver`` carries it into every
-    backend, which applies the same :meth:`~xbarsim.periphery.Driver.apply`).
+    For the closed-form models of :mod:`.analytic`, which take driven voltages; the backends get
+    the requested voltages and apply the same :meth:`~xbarsim.periphery.Driver.apply` themselves
+    (the driver is layer 1's ``Crossbar.driver``, see :func:`xbarsim.circuit.drive_inputs`).
     """
     return driver.apply(V)
 
@@ -219,39 +220,21 @@ def glyph_voltages(grid: int, v_in: float) -> np.ndarray:
 
 
 def solve_kim(mapping: KimMapping, V: np.ndarray, backend: str | Backend = "ideal") -> Solution:
-    """Solve the Kim circuit of ``mapping`` for requested input voltages V (B, M), periphery included.
+    """Solve the Kim circuit of ``mapping`` for *requested* input voltages V (B, M).
 
-    The drivers' offset is applied first (:func:`driven_voltages`). Passive coupling is one solve
-    of the two-layer network; buffered coupling solves layer 1 (with its r_ref sensing) and
-    layer 2 separately with the same backend, layer 2 driven at ``buffer.apply`` of layer 1's
-    sense voltages: an ideal buffer draws no current, so this decoupling is exact (with ngspice
-    it is two real ngspice runs). The returned solution has both layers; ``power`` is that of
-    the input sources of both stages.
+    One ``backend.solve`` of the mapping's network: its first layer's driver adds the input
+    offset and its coupling holds the buffer, so every backend applies the periphery the same
+    way (:func:`xbarsim.circuit.drive_inputs`; a B source per buffered row in a SPICE deck).
     """
     be = get_backend(backend) if isinstance(backend, str) else backend
-    Vd = driven_voltages(V, mapping.driver)
-    if mapping.buffer is None:
-        return be.solve(mapping.network, Vd)
-    l1, l2 = mapping.network.layers
-    s1 = be.solve(Network((l1,)), Vd)
-    s2 = be.solve(Network((l2,)), mapping.buffer.apply(s1.voltages))
-    return Solution.from_layers(
-        [s1.currents, s2.currents],
-        [s1.voltages, s2.voltages],
-        s1.power + s2.power,
-        backend=s2.backend,
-        seconds=s1.seconds + s2.seconds,
-        sensed_by_voltage=s2.sensed_by_voltage,
-        ignored=tuple(sorted(set(s1.ignored) | set(s2.ignored))),
-    )
+    return be.solve(mapping.network, V)
 
 
 def evaluate_kim(
     mapping: KimMapping, V: np.ndarray, backend: str | Backend = "ideal"
 ) -> tuple[float, np.ndarray]:
     """Recognition and the (B, O) output currents of the Kim circuit (:func:`solve_kim`)."""
-    cur = np.asarray(solve_kim(mapping, V, backend).currents)
-    return recognition(cur), cur
+    return evaluate_circuit(mapping.network, V, backend)
 
 
 def evaluate_circuit(

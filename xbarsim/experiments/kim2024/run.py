@@ -29,20 +29,18 @@ def deck_text(
 ) -> str:
     """ngspice deck of one seed's circuit at ``v_in`` driven by all ten glyphs (a 10-point sweep).
 
-    r_ref and the bias scale come from the passive-model calibration alone (no simulator
-    needed), so the deck is a pure function of its arguments. The sources are the driven
-    voltages (input offset included). One deck holds passive coupling only: a buffered design
-    needs a controlled source per hidden unit, which the netlist writer does not have yet.
+    r_ref and the bias scale come from the model calibration alone (no simulator needed), so
+    the deck is a pure function of its arguments. It is the deck of the mapping's one network:
+    the sources carry the driven voltages (input offset included) and a buffered design has one
+    B source (ideal buffer) per layer-2 row.
     """
     from ...netlist import write_netlist
 
-    if design.coupling != "passive":
-        raise InputError("a single ngspice deck needs passive coupling (buffered layers are two runs)")
     _, quant = train_and_quantize(grid, seed, alpha=alpha, max_q=max_q, settings=settings)
     kc = build_circuit(quant, float(v_in), design=design)
     text = write_netlist(
         kc.network,
-        driven_voltages(glyph_voltages(grid, float(v_in)), kc.driver),
+        glyph_voltages(grid, float(v_in)),
         title=f"kim2024 {grid}x{grid} seed {seed} at {v_in:g} V",
     )
     title, rest = text.split("\n", 1)
@@ -60,7 +58,7 @@ def deck_text(
         (
             f"* regenerate: python examples/kim2024_fig6b.py --grid {grid} --seed {seed} "
             f"--epochs {settings.epochs} --deck <this file> --deck-voltage {v_in:g} "
-            f"--deck-coupling passive --input-offset {design.input_offset:g} "
+            f"--coupling {design.coupling} --input-offset {design.input_offset:g} "
             f"--offset-inputs {design.offset_inputs}"
         ),
     ]

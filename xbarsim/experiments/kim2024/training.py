@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,21 +121,26 @@ def pick_seed(
     count: int = 200,
     alpha: float = 1.0,
     settings: TrainSettings = DEFAULT_SETTINGS,
+    accept: Callable[[QuantResult], bool] | None = None,
+    what: str = "",
 ) -> tuple[int, int]:
     """The first seed of ``first .. first + count - 1`` whose level search ends at q <= ``max_levels``.
 
     The paper simulated the circuit with a net whose search ended at q = 4 (Section 3.3); this
     picks such a net deterministically (the seeds are tried in order, each trained as
-    :func:`train_model` does). Returns ``(seed, q)``.
+    :func:`train_model` does). ``accept`` (optional) must also approve the quantized net (the
+    design checks of :mod:`.seedpick`); ``what`` names that check in the error. Returns
+    ``(seed, q)``.
     """
     g = check_grid(grid)
     check_int(max_levels, "max_levels", minimum=1)
     check_int(first, "first seed", minimum=0)
     check_int(count, "seed count", minimum=1)
     for seed in range(first, first + count):
-        search, _ = find_levels(train_model(g, seed, settings).model(0), alpha=alpha, max_q=max_levels)
-        if search.found and search.q is not None:
+        search, quant = find_levels(train_model(g, seed, settings).model(0), alpha=alpha, max_q=max_levels)
+        if search.found and search.q is not None and (accept is None or accept(quant)):
             return seed, int(search.q)
+    extra = f" and {what}" if what else ""
     raise InputError(
-        f"no seed in {first}..{first + count - 1} reaches recognition {alpha:g} with q <= {max_levels}"
+        f"no seed in {first}..{first + count - 1} reaches recognition {alpha:g} with q <= {max_levels}{extra}"
     )
