@@ -70,6 +70,10 @@ class DiodeModel:
 class NmosModel:
     """Access transistor of a 1T1R cell: SPICE level-1 (Shichman-Hodges) NMOS, bulk at ground.
 
+    Level 1 because it is the card every SPICE solves the same way: the native solver implements
+    ngspice's MOS1 equations (source/drain swap for negative Vds included), so both agree to
+    solver tolerance (``xbarsim.native.devices``).
+
     Attributes
     ----------
     vto:

@@ -70,6 +70,14 @@ SEED_RULES = ("levels", "calc", "model", "calc+model")
 DEFAULT_SEED_RULE = "model"
 
 
+_OFFSET_INPUTS_HELP = "active (default): a dark pixel's driver stays at 0 V; all: every row gets the offset"
+_COUPLING_HELP = (
+    "layer 1 -> layer 2: buffered (default; ideal buffer, gain calibrated, offset = input offset) "
+    "or passive (r_ref voltages drive layer 2 directly)"
+)
+_MAPPING_HELP = "weight->conductance mapping (default differential; single = the paper's literal shape)"
+
+
 def _add_circuit_options(p: argparse.ArgumentParser) -> None:
     """The options of the paper's drive and coupling (shared by ``kim2024`` and ``demo``)."""
     p.add_argument(
@@ -95,19 +103,8 @@ def _add_circuit_options(p: argparse.ArgumentParser) -> None:
         metavar="VOLT",
         help="volts the drivers add to each lit pixel (default 0.65, the diode threshold, as the paper)",
     )
-    p.add_argument(
-        "--offset-inputs",
-        choices=("active", "all"),
-        default="active",
-        help="active (default): a dark pixel's driver stays at 0 V; all: every row gets the offset",
-    )
-    p.add_argument(
-        "--coupling",
-        choices=("passive", "buffered"),
-        default="buffered",
-        help="layer 1 -> layer 2: buffered (default; ideal buffer, gain calibrated, offset = input "
-        "offset) or passive (r_ref voltages drive layer 2 directly)",
-    )
+    p.add_argument("--offset-inputs", choices=("active", "all"), default="active", help=_OFFSET_INPUTS_HELP)
+    p.add_argument("--coupling", choices=("passive", "buffered"), default="buffered", help=_COUPLING_HELP)
 
 
 def resolve_seed(
@@ -167,12 +164,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--backend", default="ngspice", choices=tuple(REGISTRY), help="circuit simulator (default ngspice)"
     )
     p.add_argument("--epochs", type=_positive_int, default=500, help="training epochs (default 500)")
-    p.add_argument(
-        "--mapping",
-        choices=KIM_SCHEMES,
-        default="differential",
-        help="weight->conductance mapping (default differential; single = the paper's literal shape)",
-    )
+    p.add_argument("--mapping", choices=KIM_SCHEMES, default="differential", help=_MAPPING_HELP)
     p.add_argument("--json", metavar="FILE", help="write the full result as JSON")
     p.add_argument("--plot-dir", metavar="DIR", help="write the Fig. 3 and Fig. 6b PNGs here")
     p.set_defaults(func=run_kim)

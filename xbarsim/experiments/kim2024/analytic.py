@@ -26,6 +26,8 @@ from ...periphery import Buffer
 
 __all__ = ["ideal_outputs", "passive_outputs", "shockley_outputs", "unloaded_hidden"]
 
+Arr = np.ndarray  #: shorthand in the signatures of the two-layer models
+
 
 def _conducting(V: np.ndarray, v_th: float) -> tuple[np.ndarray, np.ndarray]:
     """Rows above ``v_th`` (B, M) and their one drive above threshold (B, 1), for binary glyph drives."""
@@ -47,14 +49,8 @@ def unloaded_hidden(G1: np.ndarray, V: np.ndarray, r_ref: float, v_th: float) ->
 
 
 def ideal_outputs(
-    G1: np.ndarray,
-    G2: np.ndarray,
-    V: np.ndarray,
-    r_ref: float,
-    v_th: float,
-    *,
-    buffer: Buffer | None = None,
-) -> np.ndarray:
+    G1: Arr, G2: Arr, V: Arr, r_ref: float, v_th: float, *, buffer: Buffer | None = None
+) -> Arr:
     """The computer calculation (the ``ideal`` backend's law) of the two-layer circuit, (B, O) amperes.
 
     Each cell carries ``G (V - V_th)+`` of its row voltage, a sense node reads ``r_ref`` times its
@@ -67,14 +63,8 @@ def ideal_outputs(
 
 
 def passive_outputs(
-    G1: np.ndarray,
-    G2: np.ndarray,
-    V: np.ndarray,
-    r_ref: float,
-    v_th: float,
-    *,
-    buffer: Buffer | None = None,
-) -> np.ndarray:
+    G1: Arr, G2: Arr, V: Arr, r_ref: float, v_th: float, *, buffer: Buffer | None = None
+) -> Arr:
     """Output currents (B, O) of the two-layer diode circuit with the ideal diode law and no wires.
 
     ``V`` are the driven row voltages (after any driver offset). Layer-1 sense node j obeys
