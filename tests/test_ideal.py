@@ -56,3 +56,21 @@ def test_voltage_shape_errors() -> None:
 def test_unknown_backend_lists_the_known_ones() -> None:
     with pytest.raises(InputError, match="ideal, native, ngspice, pyspice"):
         solve(Crossbar(np.full((1, 1), 1e-3)), [1.0], backend="hspice")
+
+
+def test_ideal_on_purpose_lists_what_it_left_out_without_a_warning(caplog) -> None:
+    """warn=False (the papers' computer calculation) keeps Solution.ignored, drops only the log line."""
+    import logging
+
+    from xbarsim.backends import get_backend
+    from xbarsim.backends import ideal as ideal_module
+    from xbarsim.circuit import Crossbar
+
+    xb = Crossbar(G=np.full((3, 2), 1e-5), r_wire=2.0, r_driver=1.0)
+    ideal_module._WARNED.clear()
+    with caplog.at_level(logging.WARNING, logger="xbarsim.backends.ideal"):
+        sol = get_backend("ideal", warn=False).solve(xb, np.ones(3))
+    assert set(sol.ignored) == {"r_wire", "r_driver"} and not caplog.records
+    with caplog.at_level(logging.WARNING, logger="xbarsim.backends.ideal"):
+        get_backend("ideal").solve(xb, np.ones(3))
+    assert len(caplog.records) == 1 and "r_wire" in caplog.records[0].getMessage()

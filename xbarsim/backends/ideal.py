@@ -78,10 +78,10 @@ def ignored_parts(net: Network) -> tuple[str, ...]:
     return tuple(name for name, hit in found.items() if hit)
 
 
-def _warn_ignored(net: Network) -> tuple[str, ...]:
+def _warn_ignored(net: Network, warn: bool = True) -> tuple[str, ...]:
     """:func:`ignored_parts`, with a warning the first time this process leaves out that set."""
     ignored = ignored_parts(net)
-    if ignored and ignored not in _WARNED:
+    if warn and ignored and ignored not in _WARNED:
         _WARNED.add(ignored)
         log.warning(
             "ideal backend: %s left out of the circuit (see Solution.ignored); "
@@ -94,13 +94,18 @@ def _warn_ignored(net: Network) -> tuple[str, ...]:
 class IdealBackend(BackendBase):
     """NumPy matrix product; the reference every circuit result is compared with.
 
-    ``cache_size`` bounds the transfer matrices kept (:mod:`xbarsim.backends.base`).
+    ``cache_size`` bounds the transfer matrices kept (:mod:`xbarsim.backends.base`). ``warn=False``
+    is for callers that use the ideal law on purpose (the papers' "computer calculation"): what it
+    leaves out is still listed in :attr:`Solution.ignored`, only the log warning is skipped.
     """
 
     name = "ideal"
 
-    def __init__(self, *, cache_size: int = 64) -> None:
+    def __init__(self, *, cache_size: int = 64, warn: bool = True) -> None:
+        if not isinstance(warn, bool):
+            raise InputError(f"warn must be True or False, got {warn!r}")
         self.cache_size = cache_size
+        self.warn = warn
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -125,7 +130,7 @@ class IdealBackend(BackendBase):
                 f"the circuit has no transfer matrix ({', '.join(extra) if extra else 'diode threshold'})"
             )
         net = as_network(circuit)
-        _warn_ignored(net)
+        _warn_ignored(net, self.warn)
         T = np.eye(net.n_inputs)
         buffers = net.buffers
         for k, xb in enumerate(net.layers):
@@ -143,7 +148,7 @@ class IdealBackend(BackendBase):
         x = drive_inputs(net, V)
         if nodes:
             raise InputError("the ideal backend has no internal nodes; drop nodes=")
-        ignored = _warn_ignored(net)
+        ignored = _warn_ignored(net, self.warn)
         currents, voltages = [], []
         power = np.zeros(x.shape[0])
         buffers = net.buffers

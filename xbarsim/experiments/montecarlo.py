@@ -331,7 +331,7 @@ def kim2024_mc(
     G = [sample_around(dist, xb.G, rng, mode=mode, **faults.keywords()) for xb in kc.network.layers]
     net = kc.with_conductances(G)
     acc, cur = kim.evaluate_circuit(net, V, backend)
-    acc_ideal, _ = kim.evaluate_circuit(net, V, "ideal")
+    acc_ideal, _ = kim.evaluate_circuit(net, V, kim.computer_calculation())
     return {
         "recognition": acc,
         "recognition_ideal": acc_ideal,

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..._validate import check_int
 from ...analysis import current_gap_rate, recognition, recognition_margin
-from ...backends import Backend, get_backend
+from ...backends import Backend
 from ...circuit import Network
 from ...quant import QuantResult
 from .analytic import ideal_outputs, passive_outputs, shockley_outputs
@@ -25,6 +25,7 @@ from .circuit import (
     DEFAULT_DESIGN,
     CircuitDesign,
     KimCircuit,
+    computer_calculation,
     driven_voltages,
     evaluate_kim,
     glyph_voltages,
@@ -78,7 +79,7 @@ def calibration_candidates(
     else:
         b_grid = np.zeros(1)
     vth = design.diode.v_threshold
-    ideal = get_backend("ideal") if _silent(Vd, design) else None
+    ideal = computer_calculation() if _silent(Vd, design) else None
     cands = []
     for b in b_grid:
         if ideal is None:

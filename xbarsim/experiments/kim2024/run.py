@@ -13,7 +13,14 @@ from ...errors import InputError
 from ...solution import relative_error
 from .analytic import passive_outputs, shockley_outputs
 from .calibration import build_circuit
-from .circuit import DEFAULT_DESIGN, CircuitDesign, driven_voltages, evaluate_kim, glyph_voltages
+from .circuit import (
+    DEFAULT_DESIGN,
+    CircuitDesign,
+    computer_calculation,
+    driven_voltages,
+    evaluate_kim,
+    glyph_voltages,
+)
 from .training import DEFAULT_SETTINGS, TrainSettings, check_grid, train_and_quantize
 
 
@@ -107,7 +114,7 @@ def run_kim2024(
         V = glyph_voltages(g, float(v))
         Vd = driven_voltages(V, kc.driver)
         acc, i_sim = evaluate_kim(kc, V, be)
-        ideal_acc, i_calc = evaluate_kim(kc, V, "ideal")
+        ideal_acc, i_calc = evaluate_kim(kc, V, computer_calculation())
         G1, G2 = (xb.G for xb in kc.network.layers)
         model = passive_outputs(G1, G2, Vd, kc.r_ref, design.diode.v_threshold, buffer=kc.buffer)
         gap = current_gap_rate(i_sim, i_calc, floor=1e-15)

@@ -42,7 +42,14 @@ from ...errors import InputError
 from ...quant import QuantResult
 from .analytic import shockley_outputs
 from .calibration import build_circuit
-from .circuit import CircuitDesign, driven_voltages, evaluate_kim, glyph_voltages, paper_design
+from .circuit import (
+    CircuitDesign,
+    computer_calculation,
+    driven_voltages,
+    evaluate_kim,
+    glyph_voltages,
+    paper_design,
+)
 from .training import DEFAULT_SETTINGS, TrainSettings, check_grid, pick_seed
 
 SEED_RULES: tuple[str, ...] = ("levels", "calc", "model", "calc+model")
@@ -71,7 +78,7 @@ def check_design(
     for v in voltages:
         kc = build_circuit(quantized, float(v), design=design)
         V = glyph_voltages(grid, float(v))
-        calc_acc, calc = evaluate_kim(kc, V, "ideal")
+        calc_acc, calc = evaluate_kim(kc, V, computer_calculation())
         G1, G2 = (xb.G for xb in kc.network.layers)
         model, _ = shockley_outputs(
             G1, G2, driven_voltages(V, kc.driver), kc.r_ref, design.diode, buffer=kc.buffer
