@@ -29,31 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from xbarsim.spice.reaper import processes_under, wait_until
+
 XBARSIM = [sys.executable, "-m", "xbarsim"]
-
-
-def ours(tmpdir: Path) -> list[tuple[int, str]]:
-    """(pid, command) of every process whose working directory lies under ``tmpdir``."""
-    root, found = str(tmpdir), []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cwd = os.readlink(f"/proc/{entry}/cwd")
-                comm = Path(f"/proc/{entry}/comm").read_text().strip()
-            except OSError:
-                continue
-            if cwd == root or cwd.startswith(root + os.sep):
-                found.append((int(entry), comm))
-    return found
-
-
-def wait_for(pred, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return bool(pred())
 
 
 def solve_kills(n: int, rng: random.Random) -> tuple[int, int, int]:
@@ -76,7 +54,7 @@ def solve_kills(n: int, rng: random.Random) -> tuple[int, int, int]:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            if not wait_for(lambda tmp=tmp: any(c == "ngspice" for _, c in ours(tmp)), 30):
+            if not wait_until(lambda tmp=tmp: any(c == "ngspice" for _, c in processes_under(tmp)), 30):
                 proc.kill()
                 raise SystemExit("ngspice never started")
             time.sleep(rng.uniform(0.0, 2.0))
@@ -84,7 +62,7 @@ def solve_kills(n: int, rng: random.Random) -> tuple[int, int, int]:
             sent += 1
             proc.wait(timeout=30)
             time.sleep(3.0)  # what survives 3 s after the driver died is an orphan
-            left = ours(tmp)
+            left = processes_under(tmp)
             orphans += len(left)
             leftovers += len(list(tmp.glob("xbarsim-*")))
             for pid, _ in left:  # clean up after a failure so the next run is independent
@@ -116,7 +94,7 @@ def sweep_kills(kills: int, points: int, rng: random.Random) -> dict[str, int]:
             time.sleep(rng.uniform(1.5, 4.0))
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
-            wait_for(lambda: not [p for p, c in ours(Path(base)) if c != "sqlite3"], 10)
+            wait_until(lambda: not [p for p, c in processes_under(Path(base)) if c != "sqlite3"], 10)
             print(f"  sweep kill {k + 1}/{kills}", flush=True)
         runs = kills
         while True:

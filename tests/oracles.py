@@ -5,9 +5,17 @@
   :mod:`xbarsim.topology` and of the backends.
 * :func:`kcl_residual` / :func:`all_nodes`: Kirchhoff's current law checked at every free node
   from the element list and the device equations of :mod:`xbarsim.spice.models`.
+* :func:`assert_cli_errors_before_tensorflow`: bad CLI arguments are one line and exit 2 before
+  TensorFlow is imported.
 """
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,3 +126,32 @@ def kcl_residual(circuit, sol, b: int) -> float:
 
 def all_nodes(circuit) -> tuple[str, ...]:
     return build(circuit).node_names[1:]
+
+
+def assert_cli_errors_before_tensorflow(cases: list[tuple[list[str], str]], repo: Path) -> None:
+    """Each ``(argv, needle)`` is one error line with exit 2, all in one fresh process that never
+    imports TensorFlow or Keras (every argument is checked before the heavy import)."""
+    code = f"""
+import contextlib, io, json, sys
+from xbarsim.cli import main
+out = []
+for argv in {json.dumps([c[0] for c in cases])}:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = main(argv)
+    out.append([rc, err.getvalue()])
+print(json.dumps({{"results": out, "tf": "tensorflow" in sys.modules or "keras" in sys.modules}}))
+"""
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.splitlines()[-1])
+    for (argv, match), (rc, err) in zip(cases, got["results"], strict=True):
+        assert rc == 2 and err.count("\n") == 1 and match in err, (argv, err)
+    assert not got["tf"], "TensorFlow was imported although every run stopped at its arguments"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,11 @@ def files(tmp_path):
     np.save(tmp_path / "G.npy", G)
     np.savetxt(tmp_path / "V.csv", V, delimiter=",")
     return tmp_path, G, V
+
+
+def _base(d: Path) -> list[str]:
+    """``solve -G G.npy -V V.csv`` on the files of the ``files`` fixture."""
+    return ["solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv")]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -59,11 +65,7 @@ def test_solve_with_reference_resistor_outputs_voltages(files) -> None:
 def test_solve_ngspice_and_netlist(files) -> None:
     d, G, V = files
     r = _cli(
-        "solve",
-        "-G",
-        str(d / "G.npy"),
-        "-V",
-        str(d / "V.csv"),
+        *_base(d),
         "--backend",
         "ngspice",
         "--out",
@@ -172,11 +174,7 @@ def test_backend_options_reach_the_backend(files, capsys) -> None:
     ).currents
     np.testing.assert_allclose(np.load(d / "I.npy"), ref, rtol=1e-12)
     r = _cli(
-        "solve",
-        "-G",
-        str(d / "G.npy"),
-        "-V",
-        str(d / "V.csv"),
+        *_base(d),
         "--backend",
         "native",
         "--backend-option",
@@ -292,11 +290,7 @@ def test_bad_native_backend_options_are_one_line(files, option, needle) -> None:
     r = _cli("solve", "-G", str(d / "G.npy"), "-V", str(d / "V.csv"), "--backend", "native")
     assert r.returncode == 0, r.stderr
     r = _cli(
-        "solve",
-        "-G",
-        str(d / "G.npy"),
-        "-V",
-        str(d / "V.csv"),
+        *_base(d),
         "--backend",
         "native",
         "--backend-option",

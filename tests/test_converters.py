@@ -11,14 +11,12 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import requires_ngspice, requires_plot, requires_pyspice, requires_tf
+from oracles import assert_cli_errors_before_tensorflow
 
 from xbarsim.circuit import CellModel
 from xbarsim.cli import main
@@ -235,30 +233,7 @@ def test_bad_converter_flags_one_line_before_tensorflow(tmp_path) -> None:
         (base + ["--adc-bits", "4", "--adc-range", "nan"], "--adc-range must be finite"),
         (base + ["--adc-range", "1e-3"], "--adc-range needs --adc-bits"),
     ]
-    code = f"""
-import contextlib, io, json, sys
-from xbarsim.cli import main
-out = []
-for argv in {json.dumps([c[0] for c in cases])}:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        rc = main(argv)
-    out.append([rc, err.getvalue()])
-print(json.dumps({{"results": out, "tf": "tensorflow" in sys.modules or "keras" in sys.modules}}))
-"""
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
-    got = json.loads(r.stdout.splitlines()[-1])
-    for (argv, match), (rc, err) in zip(cases, got["results"], strict=True):
-        assert rc == 2 and err.count("\n") == 1 and match in err, (argv, err)
-    assert not got["tf"]
+    assert_cli_errors_before_tensorflow(cases, ROOT)
 
 
 @pytest.fixture(scope="module")

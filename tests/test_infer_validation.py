@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import requires_tf
+from oracles import assert_cli_errors_before_tensorflow
 
 from xbarsim.cli import main
 
@@ -43,30 +40,7 @@ def test_bad_arguments_fail_before_tensorflow_is_imported(tmp_path) -> None:
         (["train", "--out", str(tmp_path / "t.keras"), "--seed", "-1", "--data-dir", str(DATA)], "--seed"),
         (["train", "--out", str(tmp_path), "--data-dir", str(DATA)], "--out names a directory"),
     ]
-    code = f"""
-import contextlib, io, json, sys
-from xbarsim.cli import main
-out = []
-for argv in {json.dumps([c[0] for c in cases])}:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        rc = main(argv)
-    out.append([rc, err.getvalue()])
-print(json.dumps({{"results": out, "tf": "tensorflow" in sys.modules or "keras" in sys.modules}}))
-"""
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
-    got = json.loads(r.stdout.splitlines()[-1])
-    for (argv, match), (rc, err) in zip(cases, got["results"], strict=True):
-        assert rc == 2 and err.count("\n") == 1 and match in err, (argv, err)
-    assert not got["tf"], "TensorFlow was imported although every run stopped at its arguments"
+    assert_cli_errors_before_tensorflow(cases, REPO)
 
 
 @requires_tf

@@ -13,50 +13,30 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from xbarsim.spice.reaper import processes_under, wait_until
 
 pytestmark = pytest.mark.requires_ngspice
 
 
 def _ours(tmpdir: Path) -> list[tuple[int, str]]:
     """(pid, comm) of every process whose cwd is under ``tmpdir``."""
-    out = []
-    root = str(tmpdir)
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-            comm = Path(f"/proc/{entry}/comm").read_text().strip()
-        except OSError:
-            continue
-        if cwd == root or cwd.startswith(root + os.sep):
-            out.append((int(entry), comm))
-    return out
-
-
-def _wait_for(pred, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return bool(pred())
+    return processes_under(tmpdir)
 
 
 def _kill_and_check(proc: subprocess.Popen, tmpdir: Path, sig: signal.Signals) -> None:
     try:
-        started = _wait_for(lambda: any(c == "ngspice" for _, c in _ours(tmpdir)), 25)
+        started = wait_until(lambda: any(c == "ngspice" for _, c in _ours(tmpdir)), 25)
         assert started, "ngspice never started"
         proc.send_signal(sig)
         proc.wait(timeout=15)
         # the reaper (SIGKILL case) needs a moment after the driver is gone
-        assert _wait_for(lambda: not _ours(tmpdir), 10), _ours(tmpdir)
-        assert _wait_for(lambda: not list(tmpdir.glob("xbarsim-*")), 10), list(tmpdir.iterdir())
+        assert wait_until(lambda: not _ours(tmpdir), 10), _ours(tmpdir)
+        assert wait_until(lambda: not list(tmpdir.glob("xbarsim-*")), 10), list(tmpdir.iterdir())
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -118,13 +98,13 @@ def test_killed_pool_worker_takes_its_ngspice_and_temp_dir_along(tmp_path: Path)
     cmd = [sys.executable, "-m", "xbarsim", "sweep", "run", "orphan.toml", "--workers", "1", "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(tmpdir), stderr=subprocess.PIPE, text=True)
     try:
-        assert _wait_for(lambda: any(c == "ngspice" for _, c in _ours(tmpdir)), 25), "ngspice never started"
+        assert wait_until(lambda: any(c == "ngspice" for _, c in _ours(tmpdir)), 25), "ngspice never started"
         spice = next(pid for pid, c in _ours(tmpdir) if c == "ngspice")
         workdir = os.readlink(f"/proc/{spice}/cwd")
         worker = int(Path(f"/proc/{spice}/stat").read_text().rsplit(")", 1)[1].split()[1])
         assert worker not in (proc.pid, 1)
         os.kill(worker, signal.SIGKILL)
-        assert _wait_for(lambda: not Path(f"/proc/{spice}").exists(), 10), "ngspice outlived its worker"
-        assert _wait_for(lambda: not Path(workdir).exists(), 10), "temp dir of the dead worker left behind"
+        assert wait_until(lambda: not Path(f"/proc/{spice}").exists(), 10), "ngspice outlived its worker"
+        assert wait_until(lambda: not Path(workdir).exists(), 10), "temp dir of the dead worker left behind"
     finally:  # the driver re-runs the point in a new worker; stopping it leaves nothing either
         _kill_and_check(proc, tmpdir, signal.SIGTERM)

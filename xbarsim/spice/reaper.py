@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -72,6 +73,38 @@ for path, (pid, remove) in live.items():
 _lock = threading.Lock()
 _reaper: dict[str, Any] = {"pid": None, "proc": None}
 _libc: Any = None
+
+
+def processes_under(root: str | os.PathLike[str]) -> list[tuple[int, str]]:
+    """(pid, command name) of every process whose working directory lies under ``root``.
+
+    ngspice runs in its run directory, so this is how the tests and ``bench/hardening.py`` find
+    a simulator of ours that outlived its parent, without looking at anybody else's processes.
+    """
+    base = os.fspath(root)
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+            with open(f"/proc/{entry}/comm") as fh:
+                comm = fh.read().strip()
+        except OSError:
+            continue
+        if cwd == base or cwd.startswith(base + os.sep):
+            found.append((int(entry), comm))
+    return found
+
+
+def wait_until(predicate: Any, seconds: float, step: float = 0.05) -> bool:
+    """Poll ``predicate()`` until it is true or ``seconds`` have passed; its last value."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
 
 
 def _load_libc() -> Any:
