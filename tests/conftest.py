@@ -32,6 +32,11 @@ def _has_libngspice() -> bool:
     )
 
 
+#: Keys every ``run_kim2024`` result (and the ``kim2024 --json`` file) carries besides ``per_voltage``.
+KIM_RESULT_KEYS = frozenset(
+    {"n_weights", "weight_range", "q", "levels", "level_counts", "accuracy_float", "accuracy_quantized"}
+)
+
 CHECKS = {
     "requires_ngspice": (lambda: shutil.which("ngspice") is not None, "ngspice executable not on PATH"),
     "requires_pyspice": (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import requires_ngspice
+from conftest import KIM_RESULT_KEYS, requires_ngspice
 
 from xbarsim.analysis import current_gap_rate, mean_gap, recognition, recognition_margin
 from xbarsim.errors import InputError
@@ -168,16 +168,7 @@ def test_study_min_q_matches_single_level_search() -> None:
 def test_circuit_recognizes_all_digits_in_ngspice() -> None:
     """Done criterion: the SPICE circuit of the demo net recognizes all ten digits at 5 V and 10 V."""
     res = k.run_kim2024(5, 0, voltages=(5.0, 10.0), backend="ngspice")
-    assert set(res) >= {
-        "n_weights",
-        "weight_range",
-        "q",
-        "levels",
-        "level_counts",
-        "accuracy_float",
-        "accuracy_quantized",
-        "per_voltage",
-    }
+    assert set(res) >= KIM_RESULT_KEYS | {"per_voltage"}
     assert list(res["per_voltage"]) == ["5", "10"]
     for pv in res["per_voltage"].values():
         assert pv["spice_accuracy"] == 1.0

@@ -182,13 +182,10 @@ def test_cli_train_and_infer(capsys, tmp_path):
     assert code == 0, err
     assert model.is_file() and (tmp_path / "m.history.json").is_file() and "test acc" in out
     js = tmp_path / "r.json"
+    infer = ["infer", "--model", str(model), "--data-dir", str(DATA)]
     code, out, err = _run(
         capsys,
-        "infer",
-        "--model",
-        str(model),
-        "--data-dir",
-        str(DATA),
+        *infer,
         "--levels",
         "4",
         "--backend",
@@ -216,11 +213,7 @@ def test_cli_train_and_infer(capsys, tmp_path):
     assert "accuracy  float" in out
     code, out, err = _run(
         capsys,
-        "infer",
-        "--model",
-        str(model),
-        "--data-dir",
-        str(DATA),
+        *infer,
         "--r-wire",
         "1",
         "--limit",

@@ -214,26 +214,17 @@ def test_status_and_export_on_a_read_only_file_and_folder(tmp_path) -> None:
             if argv[1] == "status":
                 assert "6 points, 6 done, 0 failed, 0 pending" in r.stdout
         assert len((out_dir / "x.csv").read_text().splitlines()) == 7
+
         # and writing really was impossible for that user: a run says so in one line
-        r = subprocess.run(
-            [*prefix, sys.executable, "-m", "xbarsim", "sweep", "run", str(spec), "--db", str(db)],
-            env=ENV,
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=out_dir,
-        )
+        def run_as_user() -> subprocess.CompletedProcess:
+            argv = [*prefix, sys.executable, "-m", "xbarsim", "sweep", "run", str(spec), "--db", str(db)]
+            return subprocess.run(argv, env=ENV, capture_output=True, text=True, check=False, cwd=out_dir)
+
+        r = run_as_user()
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
         assert "is not writable here" in r.stderr
         ro.chmod(0o755)  # a read-only file in a writable folder: the same clear line
-        r = subprocess.run(
-            [*prefix, sys.executable, "-m", "xbarsim", "sweep", "run", str(spec), "--db", str(db)],
-            env=ENV,
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=out_dir,
-        )
+        r = run_as_user()
         assert r.returncode == 2 and "is not writable here" in r.stderr and r.stderr.count("\n") == 1
     finally:
         ro.chmod(0o755)
