@@ -258,6 +258,17 @@ class Crossbar:
         """Number of crosspoints without a device (G exactly 0)."""
         return int(np.count_nonzero(self.G == 0.0))
 
+    def handed_on_gain(self, buffer: Buffer | None) -> float:
+        """Volts the next layer's rows get per ampere of this layer's outputs: (r_ref or r_tia) x gain."""
+        r = self.r_ref if self.r_ref is not None else self.r_tia
+        if r is None:
+            raise InputError(f"{self.name!r} has neither r_ref nor r_tia: its outputs drive no next layer")
+        return float(r) * (1.0 if buffer is None else buffer.gain)
+
+    def sensed_voltages(self, currents: np.ndarray, voltages: np.ndarray) -> np.ndarray:
+        """What a buffer after this layer senses: ``I * r_tia`` with a TIA, else the r_ref voltages."""
+        return currents * self.r_tia if self.r_tia is not None else voltages
+
     def replace(self, **changes: object) -> Crossbar:
         """A copy with some fields changed (validated again).
 
@@ -348,15 +359,15 @@ class Network:
     def n_outputs(self) -> int:
         return self.layers[-1].n_outputs
 
-    @property
+    @cached_property
     def links(self) -> tuple[Coupling, ...]:
         """The coupling of each boundary k (between layers k and k+1)."""
         c = self.coupling
         return tuple(c) if isinstance(c, tuple) else (c,) * (len(self.layers) - 1)
 
-    @property
+    @cached_property
     def buffers(self) -> dict[int, Buffer]:
-        """``{k: buffer}`` of the buffered boundaries."""
+        """``{k: buffer}`` of the buffered boundaries (built once: backends read it per solve)."""
         return {k: b for k, b in enumerate(self.links) if isinstance(b, Buffer)}
 
     @cached_property

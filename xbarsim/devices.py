@@ -134,7 +134,7 @@ def preset_for_levels(k: int) -> LevelTable:
     evenly spaced illustrative table over the same 25-200 uS range is returned.
     """
     k = check_int(k, "number of levels", minimum=2)
-    name = f"hfo2-1t1r-{int(k)}"
+    name = f"hfo2-1t1r-{k}"
     if name in PRESETS:
         return PRESETS[name]
-    return LevelTable(name, _even_currents(int(k)), V_READ, True, f"{_SRC}; {k} evenly spaced levels")
+    return LevelTable(name, _even_currents(k), V_READ, True, f"{_SRC}; {k} evenly spaced levels")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,36 @@ def _suffix(path: Path, what: str) -> str:
     if suffix not in SUFFIXES:
         raise InputError(f"{what} file {str(path)!r} must end in .npy or .csv")
     return suffix
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed onto ``path`` only if the block succeeds.
+
+    Readers never see half a file, and a failure leaves the old file (and no temporary one).
+    ``suffix`` keeps a file ending that a writer needs (e.g. ``.keras``).
+    """
+    out = Path(path)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part{suffix}")
+    try:
+        yield tmp
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_output_path(path: str | Path, what: str = "output") -> Path:
+    """An output file that can be written, checked before any long work: not a folder, in an
+    existing writable folder, not a read-only file."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{what} names a directory, not a file ({p} is a directory); give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"directory of {what} does not exist: {parent}")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise InputError(f"{what} is not writable: {p}")
+    return p
 
 
 def read_text(path: str | Path, what: str) -> str:

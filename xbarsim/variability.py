@@ -313,9 +313,14 @@ def available_presets() -> list[str]:
     return sorted(f.name[:-4] for f in files if f.name.endswith(".csv"))
 
 
+def is_level_csv(name: str) -> bool:
+    """Whether a level-distribution name is a CSV path rather than a preset name."""
+    return name.endswith(".csv") or "/" in name
+
+
 def preset_distribution(name: str) -> LevelDistribution:
     """A shipped level distribution by name (e.g. ``"hfo2-1t1r-8"``), or a CSV path."""
-    if name.endswith(".csv") or "/" in name:
+    if is_level_csv(name):
         return load_levels(name)
     names = available_presets()
     if name not in names:

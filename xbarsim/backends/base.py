@@ -129,7 +129,9 @@ class BackendBase:
         cache = self._transfers()
         T = cache.get(circuit)
         if T is None:
-            T = cache.put(circuit, self._probe(circuit))
+            T = self._probe(circuit)
+            T.setflags(write=False)
+            cache.put(circuit, T)
         return T
 
     def _probe(self, circuit: Circuit) -> np.ndarray:
@@ -152,7 +154,6 @@ class BackendBase:
                 f"circuit {net.layers[0].name!r} is not linear under backend {self.name!r} "
                 f"(superposition error {err:.2e}); solve it directly"
             )
-        T.setflags(write=False)
         return T
 
 

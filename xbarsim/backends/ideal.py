@@ -37,7 +37,6 @@ from ..circuit import (
     periphery_nonlinear,
 )
 from ..errors import InputError
-from ..periphery import Buffer
 from ..solution import Solution
 from .base import BackendBase
 
@@ -118,12 +117,9 @@ class IdealBackend(BackendBase):
             circuit
         )
 
-    def transfer_matrix(self, circuit: Circuit) -> np.ndarray:
-        """Exact (M0, N) ``T``: the product of every layer's G (0 for a switched-off 1T1R) and r_ref."""
-        cache = self._transfers()
-        hit = cache.get(circuit)
-        if hit is not None:
-            return hit
+    def _probe(self, circuit: Circuit) -> np.ndarray:
+        """Exact (M0, N) ``T`` (no probing needed): the product of every layer's G (0 for a
+        switched-off 1T1R) and r_ref; :meth:`BackendBase.transfer_matrix` caches it."""
         if not self.is_linear(circuit):
             extra = periphery_nonlinear(circuit)
             raise InputError(
@@ -137,10 +133,8 @@ class IdealBackend(BackendBase):
             G = np.zeros_like(xb.G) if _switched_off(xb) else xb.G
             T = T @ G if k else G  # layer 0: G itself, so V @ T is V @ G bit for bit
             if k < len(net.layers) - 1:
-                T = T * _sense_gain(xb, buffers.get(k))
-        T = np.array(T, dtype=np.float64)
-        T.setflags(write=False)
-        return cache.put(circuit, T)
+                T = T * xb.handed_on_gain(buffers.get(k))
+        return np.array(T, dtype=np.float64)
 
     def solve(self, circuit: Circuit, V: np.ndarray, *, nodes: tuple[str, ...] = ()) -> Solution:
         t0 = time.perf_counter()
@@ -159,7 +153,7 @@ class IdealBackend(BackendBase):
             currents.append(i_out)
             voltages.append(v_out)
             if k in buffers:
-                x = buffers[k].apply(i_out * xb.r_tia if xb.r_tia is not None else v_out)
+                x = buffers[k].apply(xb.sensed_voltages(i_out, v_out))
             else:
                 x = v_out
         sol = Solution.from_layers(
@@ -172,9 +166,3 @@ class IdealBackend(BackendBase):
             ignored=ignored,
         )
         return convert_outputs(net, sol)
-
-
-def _sense_gain(xb: Crossbar, buf: Buffer | None) -> float:
-    """Volts handed to the next layer per ampere of layer ``xb``'s outputs (r_ref or r_tia, times gain)."""
-    r = xb.r_ref if xb.r_ref is not None else xb.r_tia
-    return float(r) * (1.0 if buf is None else buf.gain)  # type: ignore[arg-type]

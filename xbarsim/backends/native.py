@@ -37,6 +37,7 @@ from ..native.newton import NewtonOptions, NewtonSolver, _Failed
 from ..solution import Solution
 from ..spice.models import DEFAULT_GMIN
 from ..topology import segment_node
+from .base import BackendBase
 
 _ORDERINGS = ("MMD_AT_PLUS_A", "MMD_ATA", "COLAMD", "NATURAL")
 #: Nonlinear solution methods: chord iteration with one factorization (Newton as fallback), or Newton.
@@ -77,7 +78,7 @@ class _Entry:
         self.chord_off = False
 
 
-class NativeBackend:
+class NativeBackend(BackendBase):
     """Sparse nodal solver; see the module docstring.
 
     Parameters
@@ -180,7 +181,7 @@ class NativeBackend:
         segments = net.segments if net.buffers else (circuit,)  # the object the cache is keyed by
         return all(bool(self._entry(seg).mna.is_linear) for seg in segments)
 
-    def transfer_matrix(self, circuit: Circuit) -> np.ndarray:
+    def _probe(self, circuit: Circuit) -> np.ndarray:
         """(M0, N) ``T`` with ``solve(circuit, V).currents == V @ T``, from the cached :meth:`transfer`.
 
         Across a buffered boundary the segments' matrices chain through the sensing resistance
@@ -195,7 +196,7 @@ class NativeBackend:
         for seg in net.segments if net.buffers else (circuit,):
             if k >= 0:  # the buffer after layer k: volts per ampere of its sensed outputs
                 xb = net.layers[k]
-                T = T * (float(xb.r_ref if xb.r_ref is not None else xb.r_tia) * net.buffers[k].gain)  # type: ignore[arg-type]
+                T = T * xb.handed_on_gain(net.buffers[k])
             tr = self.transfer(seg)
             layers = as_network(seg).layers
             r_ref = layers[-1].r_ref
@@ -239,7 +240,7 @@ class NativeBackend:
                 k += len(seg.layers)
                 if k in buffers:
                     xb = net.layers[k]
-                    sensed = part.currents * xb.r_tia if xb.r_tia is not None else part.voltages
+                    sensed = xb.sensed_voltages(part.currents, part.voltages)
                     x = buffers[k].apply(sensed)
             sol = Solution.from_layers(
                 [c for p in parts for c in p.layer_currents],

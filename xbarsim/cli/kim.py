@@ -116,7 +116,7 @@ def resolve_seed(
     from ..experiments.kim2024 import TrainSettings, pick_design_seed
 
     alpha = getattr(args, "alpha", 1.0)  # the demo has no --alpha: 100 %, as the paper
-    rule = getattr(args, "seed_rule", DEFAULT_SEED_RULE)
+    rule = args.seed_rule
     seed, q = pick_design_seed(
         grid,
         design,

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..backends import REGISTRY
+from ..io import atomic_path, check_output_path
 from . import picked
 
 log = logging.getLogger(__name__)
@@ -155,30 +156,13 @@ def _check_data(args: argparse.Namespace, *splits: str) -> None:
         locate(args.dataset, split, args.data_dir)  # type: ignore[arg-type]
 
 
-def _check_output(path: str, what: str) -> Path:
-    """An output file we will be able to write: not a folder, folder exists and is writable."""
-    import os
-
-    from ..errors import InputError
-
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"{what} names a directory, give a file name: {p}")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"directory of {what} does not exist: {parent}")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise InputError(f"{what} is not writable: {p}")
-    return p
-
-
 def run_train(args: argparse.Namespace) -> int:
     from .._validate import check_int
     from ..datasets.idx import load_binary
     from ..errors import InputError
     from ..nn import keras_models as km
 
-    out = _check_output(args.out, "--out")
+    out = check_output_path(args.out, "--out")
     if out.suffix != ".keras":
         raise InputError(f"--out must end in .keras, got {args.out!r}")
     check_int(args.epochs, "--epochs", minimum=1)
@@ -250,7 +234,7 @@ def run_infer(args: argparse.Namespace) -> int:
     if model_path.suffix != ".keras":
         raise InputError(f"--model must be a .keras file written by 'xbarsim train', got {args.model!r}")
     if args.json:
-        _check_output(args.json, "--json")
+        check_output_path(args.json, "--json")
     _check_data(args, "test", *(("train",) if need_train else ()))
     from ..sweep.experiments import check_backend
 
@@ -275,8 +259,7 @@ def run_infer(args: argparse.Namespace) -> int:
     print(f"{args.model} on {args.dataset} test set")
     print(format_report(result))
     if args.json:
-        tmp = Path(args.json).with_name(f".{Path(args.json).name}.part")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        tmp.replace(args.json)
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
     return 0

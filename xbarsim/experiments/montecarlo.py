@@ -36,8 +36,8 @@ from ..sweep.experiments import (
     check_backend,
     check_preset,
     experiment,
-    is_level_csv,
 )
+from ..variability import is_level_csv
 
 Backend = Annotated[str, P("circuit backend", check=check_backend)]
 
@@ -199,15 +199,15 @@ def mnist_mc(
     """
     from dataclasses import replace
 
-    from ..experiments.romero_zaliz2021 import accuracy
-    from ..mapping import TileSolver, calibrate_converters, model_forward, with_converters
+    from ..experiments.romero_zaliz2021 import InferenceConfig, accuracy, apply_converters
+    from ..mapping import TileSolver, model_forward
     from ..variability import preset_distribution
 
     ddir = data_dir or None
     path = Path(model) if model else trained_mlp(dataset, hidden, hidden_layers, epochs, train_seed, ddir)
     if not path.is_file():
         raise InputError(f"model file not found: {path}")
-    mapping = {"method": method, "levels": levels, "bias": bias, "scheme": scheme}
+    mapping: dict[str, Any] = {"method": method, "levels": levels, "bias": bias, "scheme": scheme}
     mapping.update(tile=tile, cell=cell, r_wire=r_wire)
     mapped_nominal, x, y, acc_q, acc_f = _mnist_nominal(
         str(path), path.stat().st_mtime, dataset, n_test, ddir, **mapping
@@ -221,15 +221,11 @@ def mnist_mc(
     acc_dev = accuracy(model_forward(mapped.with_layers(dev_layers), x), y)
     # ... and in the circuit
     solver = TileSolver(backend, backend_options={"mos": mos} if backend == "native" else {})
-    if adc_bits or dac_bits:
-        mapped = with_converters(
-            mapped,
-            adc_bits=adc_bits or None,
-            adc_range=adc_range or "auto",
-            dac_bits=dac_bits or None,
-        )
-        if adc_bits and not adc_range:
-            mapped = calibrate_converters(mapped, solver, _calibration_images(dataset, cal_images, ddir))
+    converters = InferenceConfig(
+        **mapping, adc_bits=adc_bits or None, adc_range=adc_range or "auto", dac_bits=dac_bits or None
+    )
+    x_cal = _calibration_images(dataset, cal_images, ddir) if adc_bits and not adc_range else None
+    mapped = apply_converters(mapped, solver, converters, x_cal)
     acc_c = accuracy(model_forward(mapped, x, solver), y)
     return {
         "accuracy_circuit": acc_c,

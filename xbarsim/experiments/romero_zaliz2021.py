@@ -183,7 +183,7 @@ def build_circuit(ops: list[Op], config: InferenceConfig) -> tuple[list[Op], lis
         config.level_table(),
         scheme=config.scheme,
         tile=config.tile,
-        cell=CellModel("1t1r" if config.cell == "1t1r" else "resistor"),  # validated in __post_init__
+        cell=CellModel(config.cell),  # validated in __post_init__
         r_wire=config.r_wire,
     )
     return qops, results, mapped

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from .evaluate import MappedModel, TileSolver
 
 #: Activations whose outputs are never negative: the next layer's DAC and ADCs can be unsigned.
-NON_NEGATIVE = ("relu", "sigmoid", "softmax")
+NON_NEGATIVE = ("relu", "softmax")
 
 
 @dataclass(frozen=True, eq=False)

@@ -38,9 +38,7 @@ def input_voltages(X: np.ndarray, v_read: float) -> tuple[np.ndarray, np.ndarray
 
 def tile_outputs(layer: MappedLayer, tile: Tile, I: np.ndarray) -> np.ndarray:
     """Differential (or reference-subtracted) currents of one tile, (B, out_stop - out_start) amperes."""
-    if layer.scheme == "differential":
-        return I[:, 0::2] - I[:, 1::2]
-    return I[:, :-1] - I[:, -1:]
+    return layer.column_outputs(I)
 
 
 class TileSolver:
@@ -137,7 +135,7 @@ def layer_forward(
 def ideal_forward(layer: MappedLayer, X: np.ndarray) -> np.ndarray:
     """``X @ W + b`` with the layer's (quantized) weights: what the circuit should compute."""
     X = np.asarray(X, dtype=np.float64)
-    return X @ layer.A[:-1] + layer.A[-1]
+    return X @ layer.W + layer.b
 
 
 # --------------------------------------------------------------------------- whole networks

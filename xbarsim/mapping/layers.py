@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -193,12 +193,6 @@ class MappedLayer:
             tiles.append(replace(t, crossbar=t.crossbar.replace(G=g), gain=None))
         return replace(self, tiles=tuple(tiles))
 
-    def with_circuit(self, **changes: Any) -> MappedLayer:
-        """A copy whose crossbars have some fields changed (``cell``, ``r_wire``, ``r_driver``...)."""
-        return replace(
-            self, tiles=tuple(replace(t, crossbar=t.crossbar.replace(**changes)) for t in self.tiles)
-        )
-
     def nearest_table_levels(self, table: LevelTable | None = None) -> np.ndarray:
         """For each entry of ``g_levels``, the index of the nearest level of the device table."""
         tab = table or self.table
@@ -210,12 +204,20 @@ class MappedLayer:
         """Invert the affine map: the augmented weights the tiles' conductances encode."""
         A = np.zeros_like(self.A)
         for t in self.tiles:
-            G = t.crossbar.G
-            if self.scheme == "differential":
-                A[t.row_start : t.row_stop, t.out_start : t.out_stop] = (G[:, 0::2] - G[:, 1::2]) / self.scale
-            else:
-                A[t.row_start : t.row_stop, t.out_start : t.out_stop] = (G[:, :-1] - G[:, -1:]) / self.scale
+            A[t.row_start : t.row_stop, t.out_start : t.out_stop] = (
+                self.column_outputs(t.crossbar.G) / self.scale
+            )
         return A
+
+    def column_outputs(self, I: np.ndarray) -> np.ndarray:
+        """Pair differences (or reference-subtracted columns) of one tile's columns (last axis).
+
+        Applied to sensed currents this is the layer's output current per output; applied to a
+        tile's G it is the weight the tile encodes, times the scale.
+        """
+        if self.scheme == "differential":
+            return I[..., 0::2] - I[..., 1::2]
+        return I[..., :-1] - I[..., -1:]
 
 
 def _check_tile(tile: int, scheme: str) -> int:

@@ -15,7 +15,6 @@ from typing import ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
-from .._validate import MIN_RESISTANCE
 from ..circuit import Circuit, as_network
 from ..errors import InputError
 from ..spice.models import VT
@@ -24,7 +23,6 @@ from .devices import diode_vcrit
 
 #: 1T1R transistor treatments: the ngspice MOS1 equations, or the channel conductance at Vds = 0.
 MOS_MODES = ("level1", "linear")
-#: MIN_RESISTANCE (imported above) is the shared limit of xbarsim._validate, checked in Crossbar.
 
 
 class _DeviceArrays:
@@ -148,12 +146,7 @@ def stamp(circuit: Circuit, *, mos: str = "level1", gmin: float = 1e-12) -> Mna:
         cols.extend((a, b, b, a))
         vals.extend((g, g, -g, -g))
 
-    for grp in topo.resistors:
-        if grp.value.size and grp.value.min() < MIN_RESISTANCE:
-            raise InputError(
-                f"{grp.kind} resistance {float(grp.value.min())!r} ohm of layer {grp.layer} is below "
-                f"{MIN_RESISTANCE} ohm; use 0 for an ideal connection"
-            )
+    for grp in topo.resistors:  # every value is >= MIN_RESISTANCE: Crossbar enforces the shared limit
         conductance(grp.n1, grp.n2, 1.0 / grp.value)
 
     fixed_vals = {0: 0.0}

@@ -134,8 +134,7 @@ class NewtonSolver:
         Yuu = self.Yuu.tocoo()
         self.Yuf = Yu[:, mna.fixed].tocsr()
         d, m = self.dio, self.mos
-        self.nd = 0 if d is None else d.a.size
-        self.nm = 0 if m is None else m.d.size
+        self.nd, self.nm = d.a.size, m.d.size
         nd, nm = self.nd, self.nm
         # Device quantity vector q = [gd (nd), dI/dvgs (nm), dI/dvds (nm)]; entries (row, col, q index, sign).
         er: list[np.ndarray] = []

@@ -34,6 +34,7 @@ import numpy as np
 
 from .._validate import check_int
 from ..errors import InputError
+from ..io import atomic_path
 from . import ops as _ops
 from .ops import (
     Conv,
@@ -252,7 +253,7 @@ def train(
 
     Calls ``keras.utils.set_random_seed(seed)`` (process-global, see the module docstring).
     """
-    from .._validate import check_int, check_real
+    from .._validate import check_real
 
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -383,13 +384,9 @@ def load_or_train(
             x, labels = data
         result = train(spec, np.asarray(x), np.asarray(labels), epochs=epochs, seed=seed)
         result.extra["dataset"] = dataset
-        tmp = p.with_name(f".{p.stem}.{os.getpid()}.part.keras")
-        try:
+        with atomic_path(p, suffix=".keras") as tmp:  # renamed last: the model says the pair is complete
             save(result, tmp)
             history_path(tmp).replace(history_path(p))
-            tmp.replace(p)  # last: the model's presence says the pair is complete
-        finally:
-            tmp.unlink(missing_ok=True)
             history_path(tmp).unlink(missing_ok=True)
     log.info("trained %s in %.1f s -> %s", spec.label, result.seconds, p)
     return result.model, result.record()
@@ -405,7 +402,7 @@ def extract(model) -> list[Op]:
         if kind in ("Dense", "Conv2D"):
             W, b = (np.array(w, dtype=np.float64) for w in layer.get_weights())
             act = layer.get_config()["activation"]
-            if act not in ("relu", "softmax", "linear"):
+            if act not in _ops.ACTIVATIONS:
                 raise InputError(f"layer {layer.name}: activation {act!r} is not supported")
             if kind == "Conv2D":
                 cfg = layer.get_config()

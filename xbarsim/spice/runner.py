@@ -143,7 +143,6 @@ def _run_in(
             tracked.child(proc.pid)
             status = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill(proc)
             raise SimulationTimeout(
                 f"ngspice did not finish within {timeout:g} s (deck of {deck.count(chr(10))} lines)"
             ) from None

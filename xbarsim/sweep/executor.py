@@ -75,10 +75,9 @@ def run_point(experiment: str, params: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 -- recorded with the point, retried on request
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
-        msg = " ".join(str(exc).split()) or "(no message)"
         return {
             "status": "failed",
-            "error": f"{type(exc).__name__}: {msg}{where}",
+            "error": f"{_one_line(exc)}{where}",
             "seconds": time.perf_counter() - t0,
             "worker": worker,
         }

@@ -30,6 +30,7 @@ from typing import Annotated, Any
 import numpy as np
 
 from ..errors import InputError, XbarsimError
+from ..variability import is_level_csv
 
 
 @dataclass(frozen=True)
@@ -226,11 +227,6 @@ def check_backend(name: str) -> None:
         reason = str(exc)
     if reason is not None:
         raise InputError(f"backend {name!r} is not usable here: {reason}")
-
-
-def is_level_csv(name: str) -> bool:
-    """Whether a ``preset`` value is a CSV path, not a preset name (the rule of preset_distribution)."""
-    return name.endswith(".csv") or "/" in name
 
 
 # Parameters shared by the Monte-Carlo experiments (declared once, used in several signatures).

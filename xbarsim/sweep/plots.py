@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..io import atomic_path, check_output_path
 
 #: Parameters that index repetitions rather than conditions: summaries average over them.
 REPETITION_PARAMS = ("trial",)
@@ -112,16 +113,11 @@ def write_csv(
     """
     out = check_output_path(path)
     refuse_overwrite(out, inputs)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
-    try:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(cols), extrasaction="ignore")
-            w.writeheader()
-            for r in rows:
-                w.writerow(r)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(cols), extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
 
 
 def refuse_overwrite(out: str | Path, inputs: Sequence[str | Path]) -> None:
@@ -295,16 +291,6 @@ def check_plot_path(out: str | Path) -> str:
     return fmt
 
 
-def check_output_path(path: str | Path) -> Path:
-    """Refuse, before any work, an output whose folder is missing or that names a folder."""
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"output path is a directory: {p}")
-    if not p.parent.is_dir():
-        raise InputError(f"directory of the output does not exist: {p.parent}")
-    return p
-
-
 def _figure() -> tuple[Any, Any]:
     from matplotlib.figure import Figure
 
@@ -316,10 +302,6 @@ def _save(fig: Any, out: str | Path, fmt: str) -> Path:
     """Lay out and write ``fig`` (120 dpi) through a temporary file renamed into place."""
     path = Path(out)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format=fmt)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

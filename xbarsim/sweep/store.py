@@ -247,13 +247,9 @@ class ResultsStore:
         return ResultsStore._Tx(self._db)
 
     # -- reading ----------------------------------------------------------------------------
-    def statuses(self, ids: Iterable[str] | None = None) -> dict[str, str]:
-        """``{point id: status}`` for the recorded points (all, or those among ``ids``)."""
-        rows = self._db.execute("SELECT id, status FROM points").fetchall()
-        if ids is None:
-            return dict(rows)
-        wanted = set(ids)
-        return {i: s for i, s in rows if i in wanted}
+    def statuses(self) -> dict[str, str]:
+        """``{point id: status}`` of every recorded point."""
+        return dict(self._db.execute("SELECT id, status FROM points").fetchall())
 
     def attempts(self, point_id: str) -> int:
         row = self._db.execute("SELECT attempts FROM points WHERE id = ?", (point_id,)).fetchone()

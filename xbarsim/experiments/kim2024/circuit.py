@@ -26,7 +26,7 @@ import numpy as np
 
 from ..._validate import check_real
 from ...analysis import recognition
-from ...backends import Backend, get_backend
+from ...backends import Backend, solve
 from ...circuit import CellModel, DiodeModel, Network
 from ...datasets.glyphs import glyphs
 from ...errors import InputError
@@ -226,8 +226,7 @@ def solve_kim(mapping: KimMapping, V: np.ndarray, backend: str | Backend = "idea
     offset and its coupling holds the buffer, so every backend applies the periphery the same
     way (:func:`xbarsim.circuit.drive_inputs`; a B source per buffered row in a SPICE deck).
     """
-    be = get_backend(backend) if isinstance(backend, str) else backend
-    return be.solve(mapping.network, V)
+    return solve(mapping.network, V, backend)
 
 
 def evaluate_kim(
@@ -241,9 +240,8 @@ def evaluate_circuit(
     network: Network, V: np.ndarray, backend: str | Backend = "ideal"
 ) -> tuple[float, np.ndarray]:
     """Recognition (argmax of the output currents) and the (10, O) currents of ``network``."""
-    be = get_backend(backend) if isinstance(backend, str) else backend
-    sol = be.solve(network, V)
-    return recognition(sol.currents), np.asarray(sol.currents)
+    currents = np.asarray(solve(network, V, backend).currents)
+    return recognition(currents), currents
 
 
 def computer_calculation() -> Backend:
