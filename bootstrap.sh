@@ -35,6 +35,8 @@ want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -e ".[test]"
+  # Compile the native solver's numba kernels once now (cached on disk) rather than in a first solve.
+  "$VENV/bin/python" -c "from xbarsim.native.kernels import warm_up; print(f'bootstrap: numba kernels ready in {warm_up():.0f} s')" >&2
   echo "$want" > "$stamp"
 fi
 

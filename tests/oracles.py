@@ -121,7 +121,12 @@ def kcl_residual(circuit, sol, b: int) -> float:
     fixed = set(topo.fixed_nodes().tolist()) | {0}
     free = np.array([k for k in range(topo.n_nodes) if k not in fixed])
     # Floor of 1 uA: at points where every current is tiny, abstol-level residuals are converged.
-    return float(np.abs(inj[free]).max() / max(scale, 1e-6))
+    # And no better than rounding allows: a node voltage known to a few ulp leaves an imbalance of
+    # ~16 eps |V| G_max in each of its (up to four) wire and cell branches, so the residual is
+    # measured against 1e9 times that too (the 1e-9 test limit is then the rounding floor).
+    gmax = max((float(np.max(1.0 / g.value)) for g in topo.resistors), default=0.0)
+    noise = 64 * np.finfo(float).eps * float(np.abs(x).max()) * gmax
+    return float(np.abs(inj[free]).max() / max(scale, 1e-6, 1e9 * noise))
 
 
 def all_nodes(circuit) -> tuple[str, ...]:

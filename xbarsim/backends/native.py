@@ -33,7 +33,7 @@ from ..errors import ConvergenceError, InputError
 from ..native.chord import ChordSolver
 from ..native.linear import Transfer, transfer
 from ..native.mna import MOS_MODES, Mna, node_index, stamp
-from ..native.newton import NewtonOptions, NewtonSolver, _Failed
+from ..native.newton import NewtonOptions, NewtonSolver, Outputs, _Failed
 from ..solution import Solution
 from ..spice.models import DEFAULT_GMIN
 from ..topology import segment_node
@@ -42,8 +42,11 @@ from .base import BackendBase
 _ORDERINGS = ("MMD_AT_PLUS_A", "MMD_ATA", "COLAMD", "NATURAL")
 #: Nonlinear solution methods: chord iteration with one factorization (Newton as fallback), or Newton.
 METHODS = ("chord", "newton")
-#: Vectors the chord iteration carries at once (memory: this many copies of the node voltages).
-CHORD_BLOCK = 64
+#: Vectors the chord iteration carries at once: up to CHORD_BLOCK, and about CHORD_UNKNOWNS
+#: unknowns in all (memory: a few copies of the node voltages; the structured solve's dense
+#: products get faster with more right-hand sides).
+CHORD_BLOCK = 256
+CHORD_UNKNOWNS = 1_600_000
 #: First chord block of a diode circuit (whether the chord pays off is decided on it).
 PROBE_BLOCK = 16
 #: Nonlinear batches are solved in chunks of about this many unknowns in total (K vectors at once).
@@ -310,6 +313,12 @@ class NativeBackend(BackendBase):
         }
         node_v = np.zeros((B, node_ids.size))
         names = "+".join(mna.names)
+        outs = Outputs(
+            solver,
+            leave=[amm_nodes, topo.input_nodes],
+            watch=[topo.sense_nodes[L] for L in sense] + [node_ids],
+        )
+        cols = outs.u_cols
         warm = None
         b0 = 0
         while b0 < B:
@@ -317,40 +326,47 @@ class NativeBackend(BackendBase):
             # between vectors) continues with Newton's warm-started chunks.
             chord = self.method == "chord" and not entry.chord_off
             if chord:  # diodes probe the chord with a small first block (they often need Newton)
-                size = PROBE_BLOCK if entry.chord is None and solver.nd else CHORD_BLOCK
+                size = (
+                    PROBE_BLOCK
+                    if entry.chord is None and solver.nd
+                    else max(16, min(CHORD_BLOCK, CHORD_UNKNOWNS // max(1, solver.n_u)))
+                )
             else:
                 size = self._chunk(solver)
             xf = xf_all[b0 : b0 + size]
             try:
                 if chord:
-                    xu = self._chord(entry, solver, xf)
+                    xu = self._chord(entry, solver, xf, cols)
                 else:
                     xu, state = solver.solve_chunk(xf, warm)
                     warm = (xu[-1], tuple(a[-1] for a in state))
+                    xu = xu if cols is None else xu[:, cols]
             except _Failed as exc:
                 raise ConvergenceError(
                     f"native: no DC operating point for array {names!r} at input vector {b0 + exc.index} "
                     f"(Newton, gmin stepping and source stepping failed: {exc})"
                 ) from None
-            full = solver.node_voltages(xf, xu)
+            xc = outs.values(xf, xu)
             sl = slice(b0, b0 + xf.shape[0])
             if amm_nodes.size:
-                amm[sl] = -solver.leaving_currents(full, amm_nodes)
-            src[sl] = solver.leaving_currents(full, topo.input_nodes)
+                amm[sl] = -outs.leaving(xc, amm_nodes)
+            src[sl] = outs.leaving(xc, topo.input_nodes)
             for L, arr in sense.items():
-                arr[sl] = full[:, topo.sense_nodes[L]]
-            node_v[sl] = full[:, node_ids]
+                arr[sl] = outs.at(xc, topo.sense_nodes[L])
+            node_v[sl] = outs.at(xc, node_ids)
             b0 += xf.shape[0]
         return amm, src, sense, node_v
 
     def _chunk(self, solver: NewtonSolver) -> int:
         return self.chunk if self.chunk else max(1, min(32, CHUNK_UNKNOWNS // max(1, solver.n_u)))
 
-    def _chord(self, entry: _Entry, solver: NewtonSolver, xf: np.ndarray) -> np.ndarray:
-        """Chord iteration on a block of vectors; the ones it leaves unconverged go to Newton."""
+    def _chord(
+        self, entry: _Entry, solver: NewtonSolver, xf: np.ndarray, cols: np.ndarray | None
+    ) -> np.ndarray:
+        """Chord iteration on a block (unknowns ``cols`` kept, or all); unconverged vectors go to Newton."""
         if entry.chord is None:
             entry.chord = ChordSolver(solver)
-        xu, failed = entry.chord.solve(xf, self.options.max_iter)
+        xu, failed = entry.chord.solve(xf, self.options.max_iter, cols)
         # Most of a block left to Newton: this circuit's Jacobian varies too much between vectors
         # (e.g. diodes switching with binary inputs); later blocks go to Newton directly.
         entry.chord_off = 2 * int(failed.sum()) > failed.size
@@ -360,7 +376,8 @@ class NativeBackend(BackendBase):
             idx = todo[c0 : c0 + step]
             solver._vd_inner = None
             try:
-                xu[idx] = solver.solve_chunk(xf[idx])[0]
+                full = solver.solve_chunk(xf[idx])[0]
+                xu[idx] = full if cols is None else full[:, cols]
             except _Failed as exc:
                 exc.index = int(idx[exc.index])
                 raise

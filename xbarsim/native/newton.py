@@ -190,7 +190,46 @@ class NewtonSolver:
         all_c = np.concatenate([Yuu.col, cu[in_j], diag]).astype(np.int64)
         n_y = Yuu.nnz
         n_dev = int(in_j.sum())
-        trial = np.concatenate([np.abs(Yuu.data), np.full(n_dev, 1e-3), np.full(n_u, 1e-12)])
+        self._pattern = (all_r, all_c, n_y, n_dev, Yuu.data)
+        self.layout_id = 0
+        self._ordered = False
+        self._lay_out(np.arange(n_u))
+        self.j_q, self.j_s = eq_[in_j], es_[in_j]
+        self.j_row, self.j_col = ru[in_j], cu[in_j]
+        self.f_row, self.f_col, self.f_q, self.f_s = ru[in_f], cf[in_f], eq_[in_f], es_[in_f]
+        ir_, ii_, is_ = (np.concatenate(x) if x else np.zeros(0) for x in (ir, ii, isg))
+        iru = upos[ir_.astype(np.int64)]
+        keep = iru >= 0
+        self.i_row, self.i_idx, self.i_s = iru[keep], ii_.astype(np.int64)[keep], is_[keep]
+
+    def _lay_out(self, new_of_old: np.ndarray) -> None:
+        """Lay the Jacobian pattern out in CSC with unknown ``old`` at position ``new_of_old[old]``."""
+        all_r, all_c, n_y, n_dev, ydata = self._pattern
+        n_u = self.n_u
+        self.p = np.argsort(new_of_old)  # p[new] = old
+        keys = new_of_old[all_c] * n_u + new_of_old[all_r]
+        uniq, inv = np.unique(keys, return_inverse=True)
+        self.nnz = uniq.size
+        self.indices = (uniq % n_u).astype(np.int32)
+        self.indptr = np.searchsorted(uniq // n_u, np.arange(n_u + 1)).astype(np.int32)
+        self.base = np.bincount(inv[:n_y], weights=ydata, minlength=self.nnz)
+        self.slot_dev = inv[n_y : n_y + n_dev]
+        self.slot_diag = inv[n_y + n_dev :]
+        self._block_cache = None
+        self.layout_id += 1
+
+    def ensure_ordered(self) -> None:
+        """Lay the Jacobian out in a fill-reducing order (minimum degree on A + A^T, found once).
+
+        Deferred until a sparse LU of the Jacobian is first needed: the structured chord solve
+        of a crossbar (:mod:`xbarsim.native.blocktri`) never needs it.
+        """
+        if self._ordered:
+            return
+        self._ordered = True
+        all_r, all_c, _n_y, n_dev, ydata = self._pattern
+        n_u = self.n_u
+        trial = np.concatenate([np.abs(ydata), np.full(n_dev, 1e-3), np.full(n_u, 1e-12)])
         J0 = sp.csc_matrix((trial, (all_r, all_c)), shape=(n_u, n_u))
         new_of_old = cached_perm_c(
             J0,
@@ -201,22 +240,7 @@ class NewtonSolver:
                 ).perm_c
             ),
         )
-        self.p = np.argsort(new_of_old)  # p[new] = old
-        keys = new_of_old[all_c] * n_u + new_of_old[all_r]
-        uniq, inv = np.unique(keys, return_inverse=True)
-        self.nnz = uniq.size
-        self.indices = (uniq % n_u).astype(np.int32)
-        self.indptr = np.searchsorted(uniq // n_u, np.arange(n_u + 1)).astype(np.int32)
-        self.base = np.bincount(inv[:n_y], weights=Yuu.data, minlength=self.nnz)
-        self.slot_dev = inv[n_y : n_y + n_dev]
-        self.slot_diag = inv[n_y + n_dev :]
-        self.j_q, self.j_s = eq_[in_j], es_[in_j]
-        self.j_row, self.j_col = ru[in_j], cu[in_j]
-        self.f_row, self.f_col, self.f_q, self.f_s = ru[in_f], cf[in_f], eq_[in_f], es_[in_f]
-        ir_, ii_, is_ = (np.concatenate(x) if x else np.zeros(0) for x in (ir, ii, isg))
-        iru = upos[ir_.astype(np.int64)]
-        keep = iru >= 0
-        self.i_row, self.i_idx, self.i_s = iru[keep], ii_.astype(np.int64)[keep], is_[keep]
+        self._lay_out(np.asarray(new_of_old))
 
     # ------------------------------------------------------------------ devices
     # Every array below has one row per input vector of the block being solved, shape (K, ...).
@@ -327,6 +351,7 @@ class NewtonSolver:
         return sp.csc_matrix((data, indices, indptr), shape=(K * n_u, K * n_u))
 
     def _solve_linear(self, q, ieq, xf, shunt):
+        self.ensure_ordered()
         K, n_u = xf.shape[0], self.n_u
         J = self.jacobian(q, shunt)
         b = -(self.Yuf @ xf.T).T
@@ -500,17 +525,42 @@ class NewtonSolver:
     # ------------------------------------------------------------------ outputs
     def leaving_currents(self, x: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """(K, len(nodes)) current from each node into the circuit, devices evaluated exactly at x (K, n)."""
-        out = np.asarray((self.mna.Y[nodes] @ x.T).T)
+        Yn = self.mna.Y[nodes]
+        cols = np.unique(Yn.indices)  # a few neighbours: no pass over the whole of x
+        out = np.asarray((Yn[:, cols] @ x[:, cols].T).T)
         if nodes.size == 0 or not self.nd + self.nm:
             return out
-        d, m, nd = self.dio, self.mos, self.nd
+        d, m = self.dio, self.mos
         node_arr = np.full(self.mna.n_nodes, -1, dtype=np.int64)
         node_arr[nodes] = np.arange(nodes.size)
-        cur = self.device_currents(x)
-        for term, first, sgn in ((d.a, 0, 1.0), (d.k, 0, -1.0), (m.d, nd, 1.0), (m.s, nd, -1.0)):
-            hit = node_arr[term]
-            mask = np.flatnonzero(hit >= 0)
-            np.add.at(out.T, hit[mask], sgn * cur[:, first + mask].T)
+        # Only the devices touching these nodes (for a crossbar's sense nodes: the last row's).
+        dio = np.flatnonzero((node_arr[d.a] >= 0) | (node_arr[d.k] >= 0))
+        mos = np.flatnonzero((node_arr[m.d] >= 0) | (node_arr[m.s] >= 0))
+        if dio.size:
+            vd = x[:, d.a[dio]] - x[:, d.k[dio]]
+            if self.g_series is not None:
+                G = self.g_series[dio]
+                cur, _, _ = series_diode_eval(
+                    vd.ravel(),
+                    np.tile(G, x.shape[0]),
+                    np.tile(d.is_[dio], x.shape[0]),
+                    np.tile(d.vte[dio], x.shape[0]),
+                    self.opts.gmin,
+                )
+                cd = cur.reshape(vd.shape)
+            else:
+                cd = diode_eval(vd, d.is_[dio], d.vte[dio], self.opts.gmin)[0]
+            for term, sgn in ((d.a[dio], 1.0), (d.k[dio], -1.0)):
+                hit = node_arr[term]
+                mask = np.flatnonzero(hit >= 0)
+                np.add.at(out.T, hit[mask], sgn * cd[:, mask].T)
+        if mos.size:
+            vs = x[:, m.s[mos]]
+            ids = mos1_current(x[:, m.g[mos]] - vs, x[:, m.d[mos]] - vs, m.beta[mos], m.vto[mos], m.lam[mos])
+            for term, sgn in ((m.d[mos], 1.0), (m.s[mos], -1.0)):
+                hit = node_arr[term]
+                mask = np.flatnonzero(hit >= 0)
+                np.add.at(out.T, hit[mask], sgn * ids[:, mask].T)
         return out
 
     def node_voltages(self, xf: np.ndarray, xu: np.ndarray) -> np.ndarray:
@@ -524,3 +574,115 @@ class NewtonSolver:
             _, _, vd = self._series(x[:, d.a] - x[:, d.k], self._vd_inner)
             x[:, self.mid_nodes] = x[:, d.a] - vd.reshape(xf.shape[0], -1)
         return x
+
+
+class Outputs:
+    """What a solve reports, read from the few node voltages it needs (not the whole circuit's).
+
+    ``need`` are the nodes whose voltages are kept per vector: the given ``watch`` nodes, the
+    ``leave`` nodes (whose leaving current is asked for), their neighbours through ``Y`` and the
+    terminals of the devices touching them. With folded diode cells every node is kept (their
+    middle nodes are rebuilt from the whole solution).
+    """
+
+    def __init__(self, nw: NewtonSolver, leave: list[np.ndarray], watch: list[np.ndarray]) -> None:
+        self.nw = nw
+        mna = nw.mna
+        n = mna.n_nodes
+        lv = np.unique(np.concatenate(leave + [np.zeros(0, np.int64)]))
+        d, m = nw.dio, nw.mos
+        hit = np.zeros(n, dtype=bool)
+        hit[lv] = True
+        dio = hit[d.a] | hit[d.k]
+        mos = hit[m.d] | hit[m.s]
+        parts = leave + watch + [mna.Y[lv].indices, d.a[dio], d.k[dio], m.d[mos], m.g[mos], m.s[mos]]
+        # A watched middle node of a folded diode cell is rebuilt from its cell's two terminals.
+        self.mid_of: dict[int, int] = {}
+        if nw.g_series is not None and nw.mid_nodes is not None:
+            cell_of = {int(node): k for k, node in enumerate(nw.mid_nodes)}
+            for node in np.concatenate(watch + [np.zeros(0, np.int64)]).tolist():
+                if node in cell_of:
+                    self.mid_of[node] = cell_of[node]
+            cells = np.array(sorted(self.mid_of.values()), dtype=np.int64)
+            parts += [d.a[cells], d.k[cells]]
+        need = np.unique(np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]))
+        self.need = need
+        self.pos = np.full(n, -1, dtype=np.int64)
+        self.pos[need] = np.arange(need.size)
+        u = mna.upos[need]
+        self.is_u = u >= 0
+        self.u_cols = u[self.is_u]  # unknown indices of the needed nodes
+        self.f_cols = mna.fpos[need[~self.is_u]]
+        self._rows: dict[bytes, tuple] = {}
+
+    def values(self, xf: np.ndarray, xu_need: np.ndarray) -> np.ndarray:
+        """(K, len(need)) voltages from the fixed nodes (K, n_fixed) and the unknowns at ``u_cols``."""
+        xc = np.empty((xf.shape[0], self.need.size))
+        xc[:, self.is_u] = xu_need
+        xc[:, ~self.is_u] = xf[:, self.f_cols]
+        if self.mid_of:  # folded middle nodes: anode minus the junction voltage
+            d, nw = self.nw.dio, self.nw
+            assert nw.g_series is not None
+            mids = np.array(list(self.mid_of), dtype=np.int64)
+            cells = np.array([self.mid_of[k] for k in mids.tolist()], dtype=np.int64)
+            va = xc[:, self.pos[d.a[cells]]]
+            V = va - xc[:, self.pos[d.k[cells]]]
+            K = V.shape[0]
+            _, _, vd = series_diode_eval(
+                V.ravel(),
+                np.tile(nw.g_series[cells], K),
+                np.tile(d.is_[cells], K),
+                np.tile(d.vte[cells], K),
+                nw.opts.gmin,
+            )
+            xc[:, self.pos[mids]] = va - vd.reshape(V.shape)
+        return xc
+
+    def at(self, xc: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        return xc[:, self.pos[nodes]]
+
+    def leaving(self, xc: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """(K, len(nodes)) current from each node into the circuit (as ``NewtonSolver.leaving_currents``)."""
+        nw = self.nw
+        key = nodes.tobytes()
+        if key not in self._rows:
+            Yn = nw.mna.Y[nodes].tocoo()
+            Yc = sp.csr_matrix((Yn.data, (Yn.row, self.pos[Yn.col])), shape=(nodes.size, self.need.size))
+            m = nw.mos
+            node_arr = np.full(nw.mna.n_nodes, -1, dtype=np.int64)
+            node_arr[nodes] = np.arange(nodes.size)
+            mos = np.flatnonzero((node_arr[m.d] >= 0) | (node_arr[m.s] >= 0))
+            dio = np.flatnonzero((node_arr[nw.dio.a] >= 0) | (node_arr[nw.dio.k] >= 0))
+            self._rows[key] = (Yc, node_arr, mos, dio)
+        Yc, node_arr, mos, dio = self._rows[key]
+        out = np.asarray((Yc @ xc.T).T)
+        p = self.pos
+        if mos.size:
+            m = nw.mos
+            vs = xc[:, p[m.s[mos]]]
+            ids = mos1_current(
+                xc[:, p[m.g[mos]]] - vs, xc[:, p[m.d[mos]]] - vs, m.beta[mos], m.vto[mos], m.lam[mos]
+            )
+            for term, sgn in ((m.d[mos], 1.0), (m.s[mos], -1.0)):
+                hit = node_arr[term]
+                mask = np.flatnonzero(hit >= 0)
+                np.add.at(out.T, hit[mask], sgn * ids[:, mask].T)
+        if dio.size:
+            d = nw.dio
+            vd = xc[:, p[d.a[dio]]] - xc[:, p[d.k[dio]]]
+            if nw.g_series is not None:  # folded cells: the current of diode + series G
+                K = vd.shape[0]
+                cd = series_diode_eval(
+                    vd.ravel(),
+                    np.tile(nw.g_series[dio], K),
+                    np.tile(d.is_[dio], K),
+                    np.tile(d.vte[dio], K),
+                    nw.opts.gmin,
+                )[0].reshape(vd.shape)
+            else:
+                cd = diode_eval(vd, d.is_[dio], d.vte[dio], nw.opts.gmin)[0]
+            for term, sgn in ((d.a[dio], 1.0), (d.k[dio], -1.0)):
+                hit = node_arr[term]
+                mask = np.flatnonzero(hit >= 0)
+                np.add.at(out.T, hit[mask], sgn * cd[:, mask].T)
+        return out
