@@ -187,6 +187,16 @@ def test_sweep_thomas_and_update_kernels_match_numpy() -> None:
     c = rng.standard_normal((M, N))
     a, b = kk.axpy(np.empty_like(f), f, c, f * 2), kk._axpy_numpy(np.empty_like(f), f, c, f * 2)
     assert np.array_equal(a, b)
+    g, h = rng.standard_normal((M, N, K)), rng.standard_normal((M, N, K))
+    c2 = rng.standard_normal((M, N))
+    outs = [tuple(np.empty_like(f) for _ in range(3)) for _ in range(2)]
+    kk.pendant_in(f, g, h, c, c2, *outs[0])
+    kk._pendant_in_numpy(f, g, h, c, c2, *outs[1])
+    assert all(np.allclose(u, v, rtol=1e-15, atol=0) for u, v in zip(*outs))
+    xm1, xm2 = np.empty_like(f), np.empty_like(f)
+    kk.pendant_out(h, f, g, c, c2, d, xm1)
+    kk._pendant_out_numpy(h, f, g, c, c2, d, xm2)
+    assert relative_error(xm1, xm2) <= 1e-15
     x, dx = rng.standard_normal((50, K)), rng.standard_normal((50, K))
     x1, x2 = x.copy(), x.copy()
     assert np.allclose(kk.step_update(x1, dx), kk._step_update_numpy(x2, dx), rtol=0, atol=0)

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..topology import Topology
-from .kernels import Workspace, axpy, block_sweeps, thomas
+from .kernels import Workspace, axpy, block_sweeps, pendant_in, pendant_out, thomas
 
 #: Largest block (columns of the array) and size (rows x columns^2) the dense blocks are used for;
 #: beyond that the sparse LU's O(n log n) fill beats the dense blocks' M N^2 storage and work.
@@ -93,7 +93,7 @@ def crossbar_slots(topo: Topology, upos: np.ndarray) -> dict[str, np.ndarray] | 
     used = np.concatenate([a.ravel() for a in slots.values()])
     used = used[used >= 0]
     n_u = int((upos >= 0).sum())
-    if not n_u or used.size != n_u or np.unique(used).size != n_u:
+    if not n_u or used.size != n_u or not np.all(np.bincount(used, minlength=n_u) == 1):
         return None
     return slots
 
@@ -198,18 +198,17 @@ class CrossbarLU:
         out = np.empty_like(F) if out is None else out
         xr = out[:mn].reshape(M, N, K)
         xc = out[mn : 2 * mn].reshape(M, N, K)
+        t = ws.get("blu_t", (M, N, K))
         if self.has_m:
             fm = F[2 * mn : 3 * mn].reshape(M, N, K)
-            axpy(xr, fr, self.m_r, fm)
-            axpy(xc, fc, self.m_c, fm)
+            pendant_in(fr, fc, fm, self.m_r, self.m_c, xr, xc, t)
         else:
             xr[...] = fr
             xc[...] = fc
+            t[...] = fr
         if self.has_s:
             fs = F[self.n_s - N :]
             xc[-1] -= self.s_c[:, None] * fs
-        t = ws.get("blu_t", (M, N, K))
-        t[...] = xr
         thomas(self.t_dinv, self.t_l, self.t_u, t)  # S^-1 f_r
         axpy(xc, xc, self.acr, t)
         self._sweeps(xc, ws)
@@ -217,9 +216,7 @@ class CrossbarLU:
         thomas(self.t_dinv, self.t_l, self.t_u, xr)
         if self.has_m:
             xm = out[2 * mn : 3 * mn].reshape(M, N, K)
-            axpy(xm, fm, self.mr, xr)
-            axpy(xm, xm, self.mc, xc)
-            xm *= self.mm_inv[:, :, None]
+            pendant_out(fm, xr, xc, self.mr, self.mc, self.mm_inv, xm)
         if self.has_s:
             out[self.n_s - N :] = (fs - self.sc[:, None] * xc[-1]) * self.ss_inv[:, None]
         return out
@@ -288,7 +285,7 @@ class CrossbarLU:
         }
         # The structure must hold every entry of J's pattern, each exactly once.
         got = np.concatenate(taken) if taken else np.zeros(0, dtype=np.int64)
-        if got.size != keys.size or np.unique(got).size != keys.size:
+        if got.size != keys.size or not np.all(np.bincount(got, minlength=keys.size) == 1):
             return None
         return _Plan(slots=slots, n_u=n_u, pos=pos)
 

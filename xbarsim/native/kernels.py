@@ -76,6 +76,16 @@ def _axpy_numpy(out, a, coef, b):
     return out
 
 
+def _pendant_in_numpy(fr, fc, fm, m_r, m_c, xr, xc, t):
+    np.subtract(fr, m_r[:, :, None] * fm, out=xr)
+    np.subtract(fc, m_c[:, :, None] * fm, out=xc)
+    t[...] = xr
+
+
+def _pendant_out_numpy(fm, xr, xc, mr, mc, mm_inv, xm):
+    xm[...] = (fm - mr[:, :, None] * xr - mc[:, :, None] * xc) * mm_inv[:, :, None]
+
+
 def _step_update_numpy(x, d):
     x -= d
     return np.abs(d).max(axis=0), np.abs(x).max(axis=0)
@@ -188,6 +198,28 @@ if HAVE_NUMBA:
             for j in range(m):
                 out[r, j] = xa[r, idx[j]]
         return out
+
+    @numba.njit(cache=True, parallel=True)
+    def _pendant_in_numba(fr, fc, fm, m_r, m_c, xr, xc, t):  # pragma: no cover
+        M, N, K = fr.shape
+        for i in numba.prange(M):
+            for j in range(N):
+                a, b = m_r[i, j], m_c[i, j]
+                for k in range(K):
+                    f = fm[i, j, k]
+                    v = fr[i, j, k] - a * f
+                    xr[i, j, k] = v
+                    t[i, j, k] = v
+                    xc[i, j, k] = fc[i, j, k] - b * f
+
+    @numba.njit(cache=True, parallel=True)
+    def _pendant_out_numba(fm, xr, xc, mr, mc, mm_inv, xm):  # pragma: no cover
+        M, N, K = fm.shape
+        for i in numba.prange(M):
+            for j in range(N):
+                a, b, c = mr[i, j], mc[i, j], mm_inv[i, j]
+                for k in range(K):
+                    xm[i, j, k] = (fm[i, j, k] - a * xr[i, j, k] - b * xc[i, j, k]) * c
 
     @numba.njit(cache=True, parallel=True)
     def _axpy_numba(out, a, coef, b):  # pragma: no cover
@@ -434,6 +466,23 @@ def axpy(out: np.ndarray, a: np.ndarray, coef: np.ndarray, b: np.ndarray) -> np.
     return fn(out, a, coef, b)
 
 
+def pendant_in(fr, fc, fm, m_r, m_c, xr, xc, t) -> None:
+    """Eliminate pendant middle nodes from a right-hand side.
+
+    ``xr = t = fr - m_r fm`` and ``xc = fc - m_c fm``
+
+    (All arrays (M, N, K); the coefficients (M, N).)
+    """
+    fn = _pendant_in_numba if HAVE_NUMBA else _pendant_in_numpy
+    fn(fr, fc, fm, m_r, m_c, xr, xc, t)
+
+
+def pendant_out(fm, xr, xc, mr, mc, mm_inv, xm) -> None:
+    """Back-substitute pendant middle nodes: ``xm = (fm - mr xr - mc xc) mm_inv``."""
+    fn = _pendant_out_numba if HAVE_NUMBA else _pendant_out_numpy
+    fn(fm, xr, xc, mr, mc, mm_inv, xm)
+
+
 def step_update(x: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``x -= d`` for (n, K) arrays; per vector ``max |d|`` and ``max |x|`` after the step."""
     if HAVE_NUMBA:
@@ -514,5 +563,7 @@ def warm_up() -> float:
     if HAVE_NUMBA:  # both precisions of the block sweeps
         for dt in (np.float32, np.float64):
             z = np.ones((3, 4, 5), dtype=dt)
-            block_sweeps(np.ones((3, 4, 4), dtype=dt), np.ones((2, 4), dtype=dt), np.ones((2, 4), dtype=dt), z)
+            block_sweeps(
+                np.ones((3, 4, 4), dtype=dt), np.ones((2, 4), dtype=dt), np.ones((2, 4), dtype=dt), z
+            )
     return time.perf_counter() - t0
