@@ -557,8 +557,8 @@ def warm_up() -> float:
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(0)
-    for kind, v in (("1t1r", 0.2), ("diode", 5.0)):
-        xb = Crossbar(G=rng.uniform(25e-6, 200e-6, (24, 20)), cell=CellModel(kind=kind), r_wire=1.0)
+    for cell, v in ((CellModel(kind="1t1r"), 0.2), (CellModel(kind="diode"), 5.0)):
+        xb = Crossbar(G=rng.uniform(25e-6, 200e-6, (24, 20)), cell=cell, r_wire=1.0)
         get_backend("native").solve(xb, rng.choice([0.0, v], size=(20, 24)))
     if HAVE_NUMBA:  # both precisions of the block sweeps
         for dt in (np.float32, np.float64):
