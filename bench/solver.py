@@ -40,8 +40,10 @@ def _blas_threads(argv: list[str]) -> str:
     # BLAS threads must be fixed before NumPy is imported. On this shared 2-core machine with
     # 5 busy helpers, OpenBLAS threads spin against each other: small dense products got 10x
     # slower (measured: 128x128 cached solve 104 us/vector with 2 threads, 10 us with 1).
+    # OMP_NUM_THREADS is left alone: numba's OpenMP threading layer (the native chord kernels)
+    # reads it, and those kernels split vectors between all cores without any spinning.
     n = argv[argv.index("--blas-threads") + 1] if "--blas-threads" in argv else "1"
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = n
     return n
 
@@ -320,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     n64 = 10 if args.quick else 100
     sizes = args.sizes if args.sizes is not None else ([256] if args.quick else [256, 512])
     print(
-        f"xbarsim native solver benchmark  (cpus: {os.cpu_count()}, BLAS threads: {BLAS_THREADS}, load avg: "
+        f"xbarsim native solver benchmark  (cpus: {os.cpu_count()}, BLAS threads: {BLAS_THREADS}, "
+        f"numba threads: {os.environ.get('NUMBA_NUM_THREADS', os.cpu_count())}, load avg: "
         f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}; shared machine)"
     )
     rows: list[tuple[str, str, str]] = []

@@ -33,7 +33,8 @@ from ..errors import ConvergenceError, InputError
 from ..native.chord import ChordSolver
 from ..native.linear import Transfer, transfer
 from ..native.mna import MOS_MODES, Mna, node_index, stamp
-from ..native.newton import NewtonOptions, NewtonSolver, Outputs, _Failed
+from ..native.newton import NewtonOptions, NewtonSolver, _Failed
+from ..native.outputs import Outputs
 from ..solution import Solution
 from ..spice.models import DEFAULT_GMIN
 from ..topology import segment_node
@@ -355,6 +356,8 @@ class NativeBackend(BackendBase):
                 arr[sl] = outs.at(xc, topo.sense_nodes[L])
             node_v[sl] = outs.at(xc, node_ids)
             b0 += xf.shape[0]
+        if entry.chord is not None:  # scratch arrays live for one batch, not as long as the cache
+            entry.chord.ws.clear()
         return amm, src, sense, node_v
 
     def _chunk(self, solver: NewtonSolver) -> int:

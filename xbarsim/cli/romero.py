@@ -99,7 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--mos",
         choices=("linear", "level1"),
         default="linear",
-        help="native backend's 1T1R transistor: linear channel conductance (fast) or the level-1 law",
+        help="native backend's 1T1R transistor: linear channel conductance (fast) or the ngspice MOS1 "
+        "equations (exact; ~45 ms per MNIST image on 16 tiles of 128x128)",
     )
     i.add_argument(
         "--timeout", type=float, default=600.0, metavar="S", help="ngspice time limit per run (default 600)"

@@ -353,8 +353,6 @@ class ChordSolver:
             unpack(xa, left, keep_u, xu, active)
         failed[active] = True
         self.vectors += K
-        if K < RECENTRE_MIN:  # a small call does not keep big scratch arrays alive
-            self.ws.clear()
         if failed.any():
             log.info("native: chord iteration left %d of %d vectors to Newton", int(failed.sum()), K)
         return xu, failed

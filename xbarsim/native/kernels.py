@@ -289,11 +289,9 @@ if HAVE_NUMBA:
                     V = xa[k] - xk[k]
                     lo = min(V, 0.0)
                     hi = max(V, 0.0)
-                    v = vd[m, k]
-                    if V > 0 and not (np.isfinite(v) and v < 0.5 * hi):
-                        # The cap keeps a cold start's exponential in range; a warm start
-                        # below V / 2 (a diode drops far less than its resistor) needs none.
+                    if V > 0:  # the diode cannot carry more than G V: keeps exp() in range
                         hi = min(hi, vt * np.log1p(g * V / i_s))
+                    v = vd[m, k]
                     v = hi if not np.isfinite(v) else min(max(v, lo), hi)
                     for _ in range(200):
                         if v >= -3.0 * vt:
