@@ -156,18 +156,16 @@ def test_series_diode_kernel_matches_numpy_cold_and_warm() -> None:
     ea, ek = _enc(rng, n, n_u, n_f), _enc(rng, n, n_u, n_f)
     par = (rng.uniform(1e-5, 1e-3, n), np.full(n, 1e-14), np.full(n, 0.0258), 1e-12)
     for warm in (False, True):
-        vd1 = np.full((n, xu.shape[1]), np.nan)
-        vd2 = vd1.copy()
-        if warm:  # start near the solution, as the chord does from its previous iterate
-            kk._series_residual_numpy(xu, xf, ea, ek, *par[:3], par[3], vd2, np.zeros_like(xu))
-            vd1 = vd2 + 1e-6 * rng.standard_normal(vd2.shape)
-            vd2 = vd1.copy()
+        st1 = np.full((3, n, xu.shape[1]), np.nan)
+        if warm:  # the state of a previous call at a nearby point, as the chord leaves it
+            kk.series_residual(xu * 0.999, xf, (ea, ek), par, st1, np.zeros_like(xu))
+        st2 = st1.copy()
         F1, F2 = np.zeros_like(xu), np.zeros_like(xu)
-        i1 = kk.series_residual(xu, xf, (ea, ek), par, vd1, F1)
-        i2 = kk._series_residual_numpy(xu, xf, ea, ek, *par[:3], par[3], vd2, F2)
+        i1 = kk.series_residual(xu, xf, (ea, ek), par, st1, F1)
+        i2 = kk._series_residual_numpy(xu, xf, ea, ek, *par[:3], par[3], st2, F2)
         # Both solve each junction to ~1e-13 V: the currents agree to that (times G).
         assert np.abs(F1 - F2).max() <= 1e-15 + 1e-12 * np.abs(F2).max()
-        assert np.abs(vd1 - vd2).max() <= 1e-12
+        assert np.abs(st1[0] - st2[0]).max() <= 1e-12
         assert relative_error(i1, i2) <= 1e-12
 
 
@@ -201,6 +199,22 @@ def test_sweep_thomas_and_update_kernels_match_numpy() -> None:
     x1, x2 = x.copy(), x.copy()
     assert np.allclose(kk.step_update(x1, dx), kk._step_update_numpy(x2, dx), rtol=0, atol=0)
     assert np.array_equal(x1, x2)
+    # Anderson acceleration: push (difference pair + dot products) and mix, against NumPy.
+    m, n_ = 3, 50
+    bufs = [np.zeros((m, n_, K)) for _ in range(4)]
+    g1, d1 = rng.standard_normal((n_, K)), rng.standard_normal((n_, K))
+    g2, d2 = g1.copy(), d1.copy()
+    for step, (slot, n_hist, head) in enumerate([(0, 1, 1), (1, 2, 2), (2, 3, 0), (0, 3, 1)]):
+        xs, ds = rng.standard_normal((n_, K)), rng.standard_normal((n_, K))
+        r1, b1 = kk.anderson_push(xs, ds, g1, d1, bufs[0], bufs[1], slot, n_hist, head)
+        r2, b2 = kk._anderson_push_numpy(xs, ds, g2, d2, bufs[2], bufs[3], slot, n_hist, head)
+        assert relative_error(r1, r2) <= 1e-13 and relative_error(b1, b2) <= 1e-13, step
+        assert np.array_equal(bufs[0], bufs[2]) and np.array_equal(g1, g2) and np.array_equal(d1, d2)
+    gamma = rng.standard_normal((K, m))
+    x1, x2 = x.copy(), x.copy()
+    kk.anderson_mix(x1, bufs[0], gamma)
+    kk._anderson_mix_numpy(x2, bufs[0], gamma)
+    assert relative_error(x1, x2) <= 1e-14
     dx[3, 4] = np.nan  # a non-finite step must show in that vector's step size
     dn, _ = kk.step_update(x1, dx)
     assert np.isnan(dn[4]) and np.isfinite(np.delete(dn, 4)).all()
@@ -227,7 +241,7 @@ def test_structured_chord_matches_newton(kind, n, v, n_vec) -> None:
     be = get_backend("native")
     a = be.solve(xb, V)
     chord = be._cache[id(xb)].chord
-    assert chord.blu is not None and chord.vectors == n_vec  # no vector went to Newton
+    assert chord.blu is not None and chord.vectors == n_vec and chord.handed == 0  # none left to Newton
     b = get_backend("native", method="newton", reltol=1e-8).solve(xb, V)
     assert relative_error(a.currents, b.currents) <= 1e-9
     assert relative_error(a.power, b.power) <= 1e-9

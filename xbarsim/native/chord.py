@@ -31,6 +31,8 @@ from scipy.sparse.linalg import splu
 from .blocktri import CrossbarLU, crossbar_slots
 from .kernels import (
     Workspace,
+    anderson_mix,
+    anderson_push,
     col_absmax,
     linear_residual,
     mos_residual,
@@ -74,46 +76,57 @@ class _Anderson:
 
     def __init__(self, m: int) -> None:
         self.m = m
-        self.dG: list[np.ndarray] = []
-        self.dF: list[np.ndarray] = []
+        self.n_hist = 0  # pairs stored (<= m), the newest at slot (head - 1) % m
+        self.head = 0
+        self.dG: np.ndarray | None = None  # (m, n, K) ring buffers
+        self.dF: np.ndarray | None = None
+        self.gram: np.ndarray | None = None  # (K, m, m) dF_i . dF_j by slot
         self.g_prev: np.ndarray | None = None
         self.d_prev: np.ndarray | None = None
 
     def reset(self) -> None:
-        self.dG, self.dF, self.g_prev, self.d_prev = [], [], None, None
+        self.n_hist = self.head = 0
+        self.g_prev = self.d_prev = None
 
     def compress(self, keep: np.ndarray) -> None:
-        self.dG = [np.ascontiguousarray(a[:, keep]) for a in self.dG]
-        self.dF = [np.ascontiguousarray(a[:, keep]) for a in self.dF]
+        idx = np.flatnonzero(keep)
+        if self.dG is not None and self.dF is not None and self.gram is not None:
+            self.dG = np.ascontiguousarray(self.dG[:, :, idx])
+            self.dF = np.ascontiguousarray(self.dF[:, :, idx])
+            self.gram = np.ascontiguousarray(self.gram[idx])
         if self.g_prev is not None and self.d_prev is not None:
-            self.g_prev = np.ascontiguousarray(self.g_prev[:, keep])
-            self.d_prev = np.ascontiguousarray(self.d_prev[:, keep])
+            self.g_prev = np.ascontiguousarray(self.g_prev[:, idx])
+            self.d_prev = np.ascontiguousarray(self.d_prev[:, idx])
 
     def apply(self, x: np.ndarray, d: np.ndarray) -> None:
-        if self.g_prev is not None and self.d_prev is not None:
-            self.dG.append(x - self.g_prev)
-            self.dF.append(self.d_prev - d)  # f = -d
-            if len(self.dF) > self.m:
-                self.dG.pop(0)
-                self.dF.pop(0)
-        self.g_prev = x.copy()
-        self.d_prev = d.copy()
-        mk = len(self.dF)
-        if not mk:
+        n, K = x.shape
+        m = self.m
+        if self.g_prev is None or self.d_prev is None:
+            self.g_prev, self.d_prev = x.copy(), d.copy()
             return
-        K = x.shape[1]
-        A = np.empty((K, mk, mk))
-        b = np.empty((K, mk))
-        for i in range(mk):
-            b[:, i] = -np.einsum("nk,nk->k", self.dF[i], d)
-            for j in range(i + 1):
-                A[:, i, j] = A[:, j, i] = np.einsum("nk,nk->k", self.dF[i], self.dF[j])
+        if self.dG is None or self.dF is None or self.gram is None or self.dG.shape[1:] != (n, K):
+            # Zeros, not empty: slots not filled yet are multiplied by gamma = 0, and 0 * NaN
+            # from uninitialized memory would poison every vector.
+            self.dG, self.dF = np.zeros((m, n, K)), np.zeros((m, n, K))
+            self.gram = np.zeros((K, m, m))
+        slot = self.head
+        self.head = (self.head + 1) % m
+        self.n_hist = min(m, self.n_hist + 1)
+        # One pass: the new difference pair, its dot products with every stored dF and with the
+        # present step, and g_prev / d_prev moved on (kernels.anderson_push).
+        row, b = anderson_push(x, d, self.g_prev, self.d_prev, self.dG, self.dF, slot, self.n_hist, self.head)
+        self.gram[:, slot, :] = row
+        self.gram[:, :, slot] = row
+        used = [(self.head - 1 - j) % m for j in range(self.n_hist)]
+        A = self.gram[:, used][:, :, used]
+        rhs = b[:, used]
         tr = np.trace(A, axis1=1, axis2=2)
-        A += (1e-12 * tr + 1e-300)[:, None, None] * np.eye(mk)
-        gamma = np.linalg.solve(A, b[:, :, None])[:, :, 0]
+        A = A + (1e-12 * tr + 1e-300)[:, None, None] * np.eye(len(used))
+        gamma = np.linalg.solve(A, rhs[:, :, None])[:, :, 0]
         gamma[~np.isfinite(gamma).all(axis=1)] = 0.0
-        for j in range(mk):
-            x -= gamma[:, j] * self.dG[j]
+        full = np.zeros((K, m))
+        full[:, used] = gamma
+        anderson_mix(x, self.dG, full)
 
 
 class ChordSolver:
@@ -141,8 +154,9 @@ class ChordSolver:
         self.recentred = False
         self.iterations = 0
         self.vectors = 0
+        self.handed = 0  # vectors left to Newton
         self.ws = Workspace()
-        self.vd: np.ndarray | None = None  # folded diode cells' junction voltages (warm starts)
+        self.vd: np.ndarray | None = None  # folded diode cells' warm starts (kernels.series_residual)
         self._layout(np.arange(nw.n_u), nw.n_u)
 
     def _layout(self, order: np.ndarray, n_s: int) -> None:
@@ -274,7 +288,7 @@ class ChordSolver:
         xa = self.ws.get("x0", (self.n_s, K))
         xa[...] = 0.0
         if self.nw.nd and self.nw.g_series is not None:
-            self.vd = np.full((self.nw.nd, K), np.nan)
+            self.vd = np.full((3, self.nw.nd, K), np.nan)
         spare = "x1"
         aa = _Anderson(AA_DEPTH) if AA_DEPTH and self.nw.nd else None
         prev = np.full(K, np.inf)
@@ -344,7 +358,7 @@ class ChordSolver:
                 spare = "x1" if spare == "x0" else "x0"
                 xa, fa = nxt, np.ascontiguousarray(fa[:, keep])
                 if self.vd is not None:
-                    self.vd = np.ascontiguousarray(self.vd[:, keep])
+                    self.vd = np.ascontiguousarray(self.vd[:, :, keep])
                 if aa is not None:
                     aa.compress(keep)
         left = np.flatnonzero(~finished)
@@ -353,6 +367,7 @@ class ChordSolver:
             unpack(xa, left, keep_u, xu, active)
         failed[active] = True
         self.vectors += K
+        self.handed += int(failed.sum())
         if failed.any():
             log.info("native: chord iteration left %d of %d vectors to Newton", int(failed.sum()), K)
         return xu, failed

@@ -86,6 +86,28 @@ def _pendant_out_numpy(fm, xr, xc, mr, mc, mm_inv, xm):
     xm[...] = (fm - mr[:, :, None] * xr - mc[:, :, None] * xc) * mm_inv[:, :, None]
 
 
+def _anderson_push_numpy(x, d, g_prev, d_prev, dG, dF, slot, n_hist, head):
+    dG[slot] = x - g_prev
+    dF[slot] = d_prev - d  # f = -d
+    m = dG.shape[0]
+    K = x.shape[1]
+    row = np.zeros((K, m))
+    used = [(head - 1 - j) % m for j in range(n_hist)]
+    for j in used:
+        row[:, j] = np.einsum("nk,nk->k", dF[slot], dF[j])
+    b = np.zeros((K, m))
+    for j in used:
+        b[:, j] = -np.einsum("nk,nk->k", dF[j], d)
+    g_prev[...] = x
+    d_prev[...] = d
+    return row, b
+
+
+def _anderson_mix_numpy(x, dG, gamma):
+    for j in range(dG.shape[0]):
+        x -= gamma[:, j] * dG[j]
+
+
 def _step_update_numpy(x, d):
     x -= d
     return np.abs(d).max(axis=0), np.abs(x).max(axis=0)
@@ -104,7 +126,8 @@ def _take_cols_numpy(xa, idx, out):
     return out
 
 
-def _series_residual_numpy(xu, xf, ea, ek, G, is_, vte, gmin, vd, F):
+def _series_residual_numpy(xu, xf, ea, ek, G, is_, vte, gmin, st, F):
+    vd = st[0]
     V = _node(xu, xf, ea) - _node(xu, xf, ek)
     K = V.shape[1]
     col = (slice(None), None)
@@ -232,6 +255,46 @@ if HAVE_NUMBA:
         return out
 
     @numba.njit(cache=True, parallel=True)
+    def _anderson_push_numba(x, d, g_prev, d_prev, dG, dF, slot, n_hist, head):  # pragma: no cover
+        n, K = x.shape
+        m = dG.shape[0]
+        used = np.array([(head - 1 - j) % m for j in range(n_hist)], dtype=np.int64)
+        row = np.zeros((K, m))
+        b = np.zeros((K, m))
+        n_chunks = (K + _VEC_CHUNK - 1) // _VEC_CHUNK
+        for c in numba.prange(n_chunks):
+            k0 = c * _VEC_CHUNK
+            k1 = min(K, k0 + _VEC_CHUNK)
+            for r in range(n):
+                for k in range(k0, k1):
+                    xv, dv = x[r, k], d[r, k]
+                    g = xv - g_prev[r, k]
+                    f = d_prev[r, k] - dv
+                    dG[slot, r, k] = g
+                    dF[slot, r, k] = f
+                    g_prev[r, k] = xv
+                    d_prev[r, k] = dv
+                    for t in range(used.size):
+                        j = used[t]
+                        fj = dF[j, r, k]
+                        row[k, j] += f * fj
+                        b[k, j] -= fj * dv
+        return row, b
+
+    @numba.njit(cache=True, parallel=True)
+    def _anderson_mix_numba(x, dG, gamma):  # pragma: no cover
+        n, K = x.shape
+        m = dG.shape[0]
+        n_chunks = (K + _VEC_CHUNK - 1) // _VEC_CHUNK
+        for c in numba.prange(n_chunks):
+            k0 = c * _VEC_CHUNK
+            k1 = min(K, k0 + _VEC_CHUNK)
+            for r in range(n):
+                for j in range(m):
+                    for k in range(k0, k1):
+                        x[r, k] -= gamma[k, j] * dG[j, r, k]
+
+    @numba.njit(cache=True, parallel=True)
     def _step_update_numba(x, d, nth):  # pragma: no cover
         n, K = x.shape
         part = np.zeros((nth, 3, K))
@@ -271,7 +334,7 @@ if HAVE_NUMBA:
         return out
 
     @numba.njit(cache=True, parallel=True)
-    def _series_residual_numba(xu, xf, ea, ek, G, is_, vte, gmin, vd, F):  # pragma: no cover
+    def _series_residual_numba(xu, xf, ea, ek, G, is_, vte, gmin, st, F):  # pragma: no cover
         K = xu.shape[1]
         n = ea.size
         imax = np.zeros(K)
@@ -291,8 +354,15 @@ if HAVE_NUMBA:
                     hi = max(V, 0.0)
                     if V > 0:  # the diode cannot carry more than G V: keeps exp() in range
                         hi = min(hi, vt * np.log1p(g * V / i_s))
-                    v = vd[m, k]
-                    v = hi if not np.isfinite(v) else min(max(v, lo), hi)
+                    v = st[0, m, k]
+                    if np.isfinite(v):
+                        # Warm start, moved along the cell's own linearization: the junction takes
+                        # the share G / (G + gd) of the change in the cell voltage.
+                        v += (V - st[1, m, k]) * st[2, m, k]
+                        v = min(max(v, lo), hi)
+                    else:
+                        v = hi
+                    share = 0.0
                     for _ in range(200):
                         if v >= -3.0 * vt:
                             evd = np.exp(v / vt)
@@ -305,6 +375,7 @@ if HAVE_NUMBA:
                         cd += gmin * v
                         gd += gmin
                         f = cd - g * (V - v)
+                        share = g / (gd + g)
                         if f > 0:
                             hi = v
                         if f < 0:
@@ -319,7 +390,9 @@ if HAVE_NUMBA:
                         v = new
                         if not busy or newton:
                             break
-                    vd[m, k] = v
+                    st[0, m, k] = v
+                    st[1, m, k] = V
+                    st[2, m, k] = share
                     cur = g * (V - v)
                     if e_a >= 0:
                         F[e_a, k] += cur
@@ -426,17 +499,18 @@ def series_residual(
     xf: np.ndarray,
     enc: tuple[np.ndarray, np.ndarray],
     params: tuple[np.ndarray, np.ndarray, np.ndarray, float],
-    vd: np.ndarray,
+    state: np.ndarray,
     F: np.ndarray,
 ) -> np.ndarray:
     """Add every folded diode cell's current (diode + series G, anode to cathode) to F (n_u, K).
 
     ``enc`` the anode and cathode nodes (see :func:`mos_residual`), ``params`` G, IS, N vt and
-    gmin; ``vd`` (n_cells, K) the junction voltages, read as the warm start of each per-cell
-    solve (NaN: cold) and overwritten with the new ones. Returns each vector's largest |I|.
+    gmin; ``state`` (3, n_cells, K) the junction voltages, cell voltages and junction shares
+    ``G / (G + gd)`` of the previous call: the warm start of each per-cell solve (NaN junction:
+    cold), overwritten with the new ones. Returns each vector's largest |I|.
     """
     fn = _series_residual_numba if HAVE_NUMBA else _series_residual_numpy
-    return fn(xu, xf, *enc, *params[:3], float(params[3]), vd, F)
+    return fn(xu, xf, *enc, *params[:3], float(params[3]), state, F)
 
 
 def linear_residual(
@@ -479,6 +553,23 @@ def pendant_out(fm, xr, xc, mr, mc, mm_inv, xm) -> None:
     """Back-substitute pendant middle nodes: ``xm = (fm - mr xr - mc xc) mm_inv``."""
     fn = _pendant_out_numba if HAVE_NUMBA else _pendant_out_numpy
     fn(fm, xr, xc, mr, mc, mm_inv, xm)
+
+
+def anderson_push(x, d, g_prev, d_prev, dG, dF, slot: int, n_hist: int, head: int):
+    """Store the new Anderson difference pair at ``slot`` and move ``g_prev``/``d_prev`` on.
+
+    ``dG[slot] = x - g_prev``, ``dF[slot] = d_prev - d``; returns per vector the dot products of
+    the new ``dF`` with every stored slot (K, m) and ``-dF_j . d`` (K, m) for the used slots
+    (the newest ``n_hist`` before ``head``; other columns 0).
+    """
+    fn = _anderson_push_numba if HAVE_NUMBA else _anderson_push_numpy
+    return fn(x, d, g_prev, d_prev, dG, dF, slot, n_hist, head)
+
+
+def anderson_mix(x: np.ndarray, dG: np.ndarray, gamma: np.ndarray) -> None:
+    """``x -= sum_j gamma[:, j] dG[j]`` per vector (column)."""
+    fn = _anderson_mix_numba if HAVE_NUMBA else _anderson_mix_numpy
+    fn(x, dG, gamma)
 
 
 def step_update(x: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
