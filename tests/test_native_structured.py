@@ -24,6 +24,7 @@ import scipy.sparse.linalg as sla
 from xbarsim.backends import get_backend
 from xbarsim.circuit import CellModel, Crossbar, Network
 from xbarsim.native import kernels as kk
+from xbarsim.native import linalg_kernels as la
 from xbarsim.native.blocktri import CrossbarLU, crossbar_slots
 from xbarsim.native.chord import ChordSolver
 from xbarsim.native.mna import stamp
@@ -176,24 +177,24 @@ def test_sweep_thomas_and_update_kernels_match_numpy() -> None:
     d = rng.uniform(2, 3, (M, N))
     lo, up = rng.uniform(-1, 0, (M, N)), rng.uniform(-1, 0, (M, N))
     f = rng.standard_normal((M, N, K))
-    a, b = kk.thomas(1 / d, lo, up, f.copy()), kk._thomas_numpy(1 / d, lo, up, f.copy())
+    a, b = la.thomas(1 / d, lo, up, f.copy()), la._thomas_numpy(1 / d, lo, up, f.copy())
     assert relative_error(a, b) <= 1e-14
     W = rng.standard_normal((M, N, N))
     el, eu = rng.standard_normal((M - 1, N)), rng.standard_normal((M - 1, N))
-    a, b = kk.block_sweeps(W, el, eu, f.copy()), kk._sweeps_numpy(W, el, eu, f.copy())
+    a, b = la.block_sweeps(W, el, eu, f.copy()), la._sweeps_numpy(W, el, eu, f.copy())
     assert relative_error(a, b) <= 1e-12
     c = rng.standard_normal((M, N))
-    a, b = kk.axpy(np.empty_like(f), f, c, f * 2), kk._axpy_numpy(np.empty_like(f), f, c, f * 2)
+    a, b = la.axpy(np.empty_like(f), f, c, f * 2), la._axpy_numpy(np.empty_like(f), f, c, f * 2)
     assert np.array_equal(a, b)
     g, h = rng.standard_normal((M, N, K)), rng.standard_normal((M, N, K))
     c2 = rng.standard_normal((M, N))
     outs = [tuple(np.empty_like(f) for _ in range(3)) for _ in range(2)]
-    kk.pendant_in(f, g, h, c, c2, *outs[0])
-    kk._pendant_in_numpy(f, g, h, c, c2, *outs[1])
+    la.pendant_in(f, g, h, c, c2, *outs[0])
+    la._pendant_in_numpy(f, g, h, c, c2, *outs[1])
     assert all(np.allclose(u, v, rtol=1e-15, atol=0) for u, v in zip(*outs))
     xm1, xm2 = np.empty_like(f), np.empty_like(f)
-    kk.pendant_out(h, f, g, c, c2, d, xm1)
-    kk._pendant_out_numpy(h, f, g, c, c2, d, xm2)
+    la.pendant_out(h, f, g, c, c2, d, xm1)
+    la._pendant_out_numpy(h, f, g, c, c2, d, xm2)
     assert relative_error(xm1, xm2) <= 1e-15
     x, dx = rng.standard_normal((50, K)), rng.standard_normal((50, K))
     x1, x2 = x.copy(), x.copy()
@@ -206,14 +207,14 @@ def test_sweep_thomas_and_update_kernels_match_numpy() -> None:
     g2, d2 = g1.copy(), d1.copy()
     for step, (slot, n_hist, head) in enumerate([(0, 1, 1), (1, 2, 2), (2, 3, 0), (0, 3, 1)]):
         xs, ds = rng.standard_normal((n_, K)), rng.standard_normal((n_, K))
-        r1, b1 = kk.anderson_push(xs, ds, g1, d1, bufs[0], bufs[1], slot, n_hist, head)
-        r2, b2 = kk._anderson_push_numpy(xs, ds, g2, d2, bufs[2], bufs[3], slot, n_hist, head)
+        r1, b1 = la.anderson_push(xs, ds, g1, d1, bufs[0], bufs[1], slot, n_hist, head)
+        r2, b2 = la._anderson_push_numpy(xs, ds, g2, d2, bufs[2], bufs[3], slot, n_hist, head)
         assert relative_error(r1, r2) <= 1e-13 and relative_error(b1, b2) <= 1e-13, step
         assert np.array_equal(bufs[0], bufs[2]) and np.array_equal(g1, g2) and np.array_equal(d1, d2)
     gamma = rng.standard_normal((K, m))
     x1, x2 = x.copy(), x.copy()
-    kk.anderson_mix(x1, bufs[0], gamma)
-    kk._anderson_mix_numpy(x2, bufs[0], gamma)
+    la.anderson_mix(x1, bufs[0], gamma)
+    la._anderson_mix_numpy(x2, bufs[0], gamma)
     assert relative_error(x1, x2) <= 1e-14
     dx[3, 4] = np.nan  # a non-finite step must show in that vector's step size
     dn, _ = kk.step_update(x1, dx)

@@ -25,7 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..topology import Topology
-from .kernels import Workspace, axpy, block_sweeps, pendant_in, pendant_out, thomas
+from .kernels import Workspace
+from .linalg_kernels import axpy, block_sweeps, pendant_in, pendant_out, thomas
 
 #: Largest block (columns of the array) and size (rows x columns^2) the dense blocks are used for;
 #: beyond that the sparse LU's O(n log n) fill beats the dense blocks' M N^2 storage and work.

@@ -31,8 +31,6 @@ from scipy.sparse.linalg import splu
 from .blocktri import CrossbarLU, crossbar_slots
 from .kernels import (
     Workspace,
-    anderson_mix,
-    anderson_push,
     col_absmax,
     linear_residual,
     mos_residual,
@@ -41,6 +39,7 @@ from .kernels import (
     take_cols,
     unpack,
 )
+from .linalg_kernels import anderson_mix, anderson_push
 from .newton import NewtonSolver
 
 log = logging.getLogger(__name__)
