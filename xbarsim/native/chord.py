@@ -16,7 +16,9 @@ voltage (far tighter than SPICE's ``reltol``: the answer is the same root Newton
 full Newton with its gmin and source stepping, so a failure still ends in ``ConvergenceError``.
 
 ``F`` is evaluated with the same device equations as Newton (:mod:`xbarsim.native.devices`),
-including the folded diode cells; only the matrix that maps residuals to steps is frozen.
+including the folded diode cells (compiled: :mod:`xbarsim.native.kernels`); only the matrix that
+maps residuals to steps is frozen, and on one crossbar it is solved by the structured LU of
+:mod:`xbarsim.native.blocktri` (see ``xbarsim/backends/README.md`` for the figures).
 """
 
 from __future__ import annotations
@@ -133,10 +135,12 @@ class ChordSolver:
 
     ``J0`` is the Jacobian at the zero-bias point when every device is a transistor (unknown
     nodes at 0 V, gates at their line voltage: the channel conductance, i.e. ``mos="linear"``),
-    moved after the first step of the first block to that block's mean operating point;
-    otherwise it is the Jacobian at the Newton solution of the first vector solved (a diode at
-    zero bias is open). One crossbar gets the structured LU (:mod:`xbarsim.native.blocktri`)
-    and the iteration runs in its layout; anything else factors ``J0`` with SuperLU.
+    moved after the first step of the first block to that block's mean operating point. With
+    diodes (open at zero bias) it is the Jacobian with every input at its largest value in the
+    batch: at ideal wires for one crossbar, else at the Newton solution there; Anderson
+    acceleration (:class:`_Anderson`) then makes up for the rows that are off in a vector. One
+    crossbar gets the structured LU (:mod:`xbarsim.native.blocktri`) and the iteration runs in
+    its layout; anything else factors ``J0`` with SuperLU.
 
     Internally vectors are the last axis: node voltages are (n_s, K), with the unknowns at
     ``order`` (the structured layout, or the identity).
