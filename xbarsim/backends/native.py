@@ -319,7 +319,6 @@ class NativeBackend(BackendBase):
             leave=[amm_nodes, topo.input_nodes],
             watch=[topo.sense_nodes[L] for L in sense] + [node_ids],
         )
-        cols = outs.u_cols
         warm = None
         b0 = 0
         while b0 < B:
@@ -337,11 +336,11 @@ class NativeBackend(BackendBase):
             xf = xf_all[b0 : b0 + size]
             try:
                 if chord:
-                    xu = self._chord(entry, solver, xf, cols)
+                    xu = self._chord(entry, solver, xf, outs.u_cols)
                 else:
                     xu, state = solver.solve_chunk(xf, warm)
                     warm = (xu[-1], tuple(a[-1] for a in state))
-                    xu = xu if cols is None else xu[:, cols]
+                    xu = xu[:, outs.u_cols]
             except _Failed as exc:
                 raise ConvergenceError(
                     f"native: no DC operating point for array {names!r} at input vector {b0 + exc.index} "
@@ -363,10 +362,8 @@ class NativeBackend(BackendBase):
     def _chunk(self, solver: NewtonSolver) -> int:
         return self.chunk if self.chunk else max(1, min(32, CHUNK_UNKNOWNS // max(1, solver.n_u)))
 
-    def _chord(
-        self, entry: _Entry, solver: NewtonSolver, xf: np.ndarray, cols: np.ndarray | None
-    ) -> np.ndarray:
-        """Chord iteration on a block (unknowns ``cols`` kept, or all); unconverged vectors go to Newton."""
+    def _chord(self, entry: _Entry, solver: NewtonSolver, xf: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Chord iteration on a block (unknowns ``cols`` kept); unconverged vectors go to Newton."""
         if entry.chord is None:
             entry.chord = ChordSolver(solver)
         xu, failed = entry.chord.solve(xf, self.options.max_iter, cols)
@@ -380,7 +377,7 @@ class NativeBackend(BackendBase):
             solver._vd_inner = None
             try:
                 full = solver.solve_chunk(xf[idx])[0]
-                xu[idx] = full if cols is None else full[:, cols]
+                xu[idx] = full[:, cols]
             except _Failed as exc:
                 exc.index = int(idx[exc.index])
                 raise

@@ -230,16 +230,13 @@ class CrossbarLU:
 
     # ------------------------------------------------------------------ construction
     @staticmethod
-    def plan(topo: Topology, upos: np.ndarray, J: sp.spmatrix, p: np.ndarray | None = None) -> _Plan | None:
+    def plan(slots: dict[str, np.ndarray], J: sp.spmatrix, p: np.ndarray | None = None) -> _Plan | None:
         """Where each structural coefficient sits in ``J.data``, or ``None`` if the structure does not apply.
 
-        ``J`` is a CSC matrix whose row/column k is unknown ``p[k]`` (``p=None``: unknown k). The
-        plan holds for every matrix with this sparsity pattern, so a later factorization only
-        reads ``J.data`` at the planned positions.
+        ``slots`` come from :func:`crossbar_slots`; ``J`` is a CSC matrix whose row/column k is
+        unknown ``p[k]`` (``p=None``: unknown k). The plan holds for every matrix with this
+        sparsity pattern, so a later factorization only reads ``J.data`` at the planned positions.
         """
-        slots = crossbar_slots(topo, upos)
-        if slots is None:
-            return None
         r, c, m, s = slots["r"], slots["c"], slots["m"], slots["s"]
         M, N = r.shape
         if N > MAX_BLOCK or M * N * N > MAX_WORK:
@@ -319,7 +316,8 @@ class CrossbarLU:
     @classmethod
     def build(cls, topo: Topology, upos: np.ndarray, J: sp.spmatrix) -> CrossbarLU | None:
         """The structured LU of ``J`` (unknowns in ``upos`` order), or ``None`` if it does not apply."""
-        plan = cls.plan(topo, upos, J)
+        slots = crossbar_slots(topo, upos)
+        plan = None if slots is None else cls.plan(slots, J)
         return None if plan is None else cls.from_plan(plan, J)
 
 

@@ -152,6 +152,7 @@ class ChordSolver:
         self.blu: CrossbarLU | None = None  # structured LU of J0 (one crossbar)
         self.plan: Any = None  # the structure found by the first factorization (reused after)
         self.plan_layout = -1  # the Newton Jacobian layout the plan was made for
+        self.slots = crossbar_slots(nw.mna.topo, nw.mna.upos)  # None: not one crossbar
         self.abstol = nw.opts.abstol
         self.ymax = float(np.abs(nw.Yuu.diagonal()).max()) if nw.n_u else 0.0
         self.recentred = False
@@ -200,7 +201,8 @@ class ChordSolver:
         q, _, _, _ = nw._evaluate(*nw._terminal_voltages(self._full(xu[None, :], xf[None, :])))
         nw._vd_inner = None
         if self.plan is None or (self.plan and self.plan_layout != nw.layout_id):
-            self.plan = CrossbarLU.plan(nw.mna.topo, nw.mna.upos, nw.jacobian(q), nw.p) or False
+            plan = None if self.slots is None else CrossbarLU.plan(self.slots, nw.jacobian(q), nw.p)
+            self.plan = plan or False
             self.plan_layout = nw.layout_id
         if self.plan:
             self.blu = CrossbarLU.from_plan(self.plan, nw.jacobian(q))
@@ -260,7 +262,7 @@ class ChordSolver:
             # removes conductance, so the iteration contracts (the error operator's spectrum
             # lies in [0, 1)); J0 at an off diode would diverge where that diode is on.
             top = xf.max(axis=0)
-            slots = crossbar_slots(nw.mna.topo, nw.mna.upos)
+            slots = self.slots
             if slots is not None:
                 # One crossbar: at ideal wires (each row at its input, each column at 0 V); no
                 # Newton solve needed, J0 is only the iteration's preconditioner.

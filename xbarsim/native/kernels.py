@@ -106,6 +106,17 @@ def _series_residual_numpy(xu, xf, ea, ek, G, is_, vte, gmin, st, F):
 
 if HAVE_NUMBA:
 
+    @numba.njit(cache=True, inline="always")
+    def _span(c, K):  # pragma: no cover
+        """Vectors [k0, k1) of parallel task c (each task owns its vectors: no two write one entry)."""
+        k0 = c * _VEC_CHUNK
+        return k0, min(K, k0 + _VEC_CHUNK)
+
+    @numba.njit(cache=True, inline="always")
+    def _row(xu, xf, e):  # pragma: no cover
+        """Voltages (K,) of a node encoded as unknown index (>= 0) or ``-1 - fixed index``."""
+        return xu[e] if e >= 0 else xf[-1 - e]
+
     @numba.njit(cache=True, parallel=True)
     def _unpack_numba(xa, cols, order, xu, rows):  # pragma: no cover
         n_c = cols.size
@@ -173,14 +184,12 @@ if HAVE_NUMBA:
         K = xu.shape[1]
         n = ea.size
         imax = np.zeros(K)
-        n_chunks = (K + _VEC_CHUNK - 1) // _VEC_CHUNK
-        for c in numba.prange(n_chunks):
-            k0 = c * _VEC_CHUNK
-            k1 = min(K, k0 + _VEC_CHUNK)
+        for c in numba.prange((K + _VEC_CHUNK - 1) // _VEC_CHUNK):
+            k0, k1 = _span(c, K)
             for m in range(n):
                 e_a, e_k = ea[m], ek[m]
-                xa = xu[e_a] if e_a >= 0 else xf[-1 - e_a]
-                xk = xu[e_k] if e_k >= 0 else xf[-1 - e_k]
+                xa = _row(xu, xf, e_a)
+                xk = _row(xu, xf, e_k)
                 g, i_s, vt = G[m], is_[m], vte[m]
                 for k in range(k0, k1):
                     # series_diode_eval for one cell, step by step.
@@ -241,16 +250,14 @@ if HAVE_NUMBA:
         K = xu.shape[1]
         n = ed.size
         imax = np.zeros(K)
-        n_chunks = (K + _VEC_CHUNK - 1) // _VEC_CHUNK
         # Each task owns a range of vectors, so no two tasks add into the same entry of F.
-        for c in numba.prange(n_chunks):
-            k0 = c * _VEC_CHUNK
-            k1 = min(K, k0 + _VEC_CHUNK)
+        for c in numba.prange((K + _VEC_CHUNK - 1) // _VEC_CHUNK):
+            k0, k1 = _span(c, K)
             for m in range(n):
                 e_d, e_g, e_s = ed[m], eg[m], es[m]
-                xs = xu[e_s] if e_s >= 0 else xf[-1 - e_s]
-                xg = xu[e_g] if e_g >= 0 else xf[-1 - e_g]
-                xd = xu[e_d] if e_d >= 0 else xf[-1 - e_d]
+                xs = _row(xu, xf, e_s)
+                xg = _row(xu, xf, e_g)
+                xd = _row(xu, xf, e_d)
                 b, v0, lm = beta[m], vto[m], lam[m]
                 for k in range(k0, k1):
                     vs = xs[k]

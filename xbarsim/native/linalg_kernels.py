@@ -13,6 +13,9 @@ import numpy as np
 
 from .kernels import _VEC_CHUNK, HAVE_NUMBA, numba
 
+if HAVE_NUMBA:
+    from .kernels import _span
+
 
 def _thomas_numpy(dinv, lo, up, f):
     N = f.shape[1]
@@ -151,10 +154,8 @@ if HAVE_NUMBA:
         used = np.array([(head - 1 - j) % m for j in range(n_hist)], dtype=np.int64)
         row = np.zeros((K, m))
         b = np.zeros((K, m))
-        n_chunks = (K + _VEC_CHUNK - 1) // _VEC_CHUNK
-        for c in numba.prange(n_chunks):
-            k0 = c * _VEC_CHUNK
-            k1 = min(K, k0 + _VEC_CHUNK)
+        for c in numba.prange((K + _VEC_CHUNK - 1) // _VEC_CHUNK):
+            k0, k1 = _span(c, K)
             for r in range(n):
                 for k in range(k0, k1):
                     xv, dv = x[r, k], d[r, k]
@@ -175,10 +176,8 @@ if HAVE_NUMBA:
     def _anderson_mix_numba(x, dG, gamma):  # pragma: no cover
         n, K = x.shape
         m = dG.shape[0]
-        n_chunks = (K + _VEC_CHUNK - 1) // _VEC_CHUNK
-        for c in numba.prange(n_chunks):
-            k0 = c * _VEC_CHUNK
-            k1 = min(K, k0 + _VEC_CHUNK)
+        for c in numba.prange((K + _VEC_CHUNK - 1) // _VEC_CHUNK):
+            k0, k1 = _span(c, K)
             for r in range(n):
                 for j in range(m):
                     for k in range(k0, k1):

@@ -255,14 +255,23 @@ class NewtonSolver:
             vgs = vds = np.zeros((K, 0))
         return vd, vgs, vds
 
-    def _series(self, V: np.ndarray, vd0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _series(
+        self, V: np.ndarray, vd0: np.ndarray | None, cells: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Folded cells' current, conductance and junction voltage at cell voltages V (K, cells)."""
         d = self.dio
         K = V.shape[0]
         if vd0 is not None and vd0.size != V.size:
             vd0 = None
         assert self.g_series is not None
+        sel = slice(None) if cells is None else cells
         cur, geq, vd = series_diode_eval(
-            V.ravel(), np.tile(self.g_series, K), np.tile(d.is_, K), np.tile(d.vte, K), self.opts.gmin, vd0
+            V.ravel(),
+            np.tile(self.g_series[sel], K),
+            np.tile(d.is_[sel], K),
+            np.tile(d.vte[sel], K),
+            self.opts.gmin,
+            vd0,
         )
         return cur.reshape(V.shape), geq.reshape(V.shape), vd
 

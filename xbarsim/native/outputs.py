@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .devices import diode_eval, mos1_current, series_diode_eval
+from .devices import diode_eval, mos1_current
 from .newton import NewtonSolver
 
 
@@ -66,15 +66,7 @@ class Outputs:
             cells = np.array([self.mid_of[k] for k in mids.tolist()], dtype=np.int64)
             va = xc[:, self.pos[d.a[cells]]]
             V = va - xc[:, self.pos[d.k[cells]]]
-            K = V.shape[0]
-            _, _, vd = series_diode_eval(
-                V.ravel(),
-                np.tile(nw.g_series[cells], K),
-                np.tile(d.is_[cells], K),
-                np.tile(d.vte[cells], K),
-                nw.opts.gmin,
-            )
-            xc[:, self.pos[mids]] = va - vd.reshape(V.shape)
+            xc[:, self.pos[mids]] = va - nw._series(V, None, cells)[2].reshape(V.shape)
         return xc
 
     def at(self, xc: np.ndarray, nodes: np.ndarray) -> np.ndarray:
@@ -102,26 +94,23 @@ class Outputs:
             ids = mos1_current(
                 xc[:, p[m.g[mos]]] - vs, xc[:, p[m.d[mos]]] - vs, m.beta[mos], m.vto[mos], m.lam[mos]
             )
-            for term, sgn in ((m.d[mos], 1.0), (m.s[mos], -1.0)):
-                hit = node_arr[term]
-                mask = np.flatnonzero(hit >= 0)
-                np.add.at(out.T, hit[mask], sgn * ids[:, mask].T)
+            _scatter(out, node_arr, m.d[mos], m.s[mos], ids)
         if dio.size:
             d = nw.dio
             vd = xc[:, p[d.a[dio]]] - xc[:, p[d.k[dio]]]
             if nw.g_series is not None:  # folded cells: the current of diode + series G
-                K = vd.shape[0]
-                cd = series_diode_eval(
-                    vd.ravel(),
-                    np.tile(nw.g_series[dio], K),
-                    np.tile(d.is_[dio], K),
-                    np.tile(d.vte[dio], K),
-                    nw.opts.gmin,
-                )[0].reshape(vd.shape)
+                cd = nw._series(vd, None, dio)[0]
             else:
                 cd = diode_eval(vd, d.is_[dio], d.vte[dio], nw.opts.gmin)[0]
-            for term, sgn in ((d.a[dio], 1.0), (d.k[dio], -1.0)):
-                hit = node_arr[term]
-                mask = np.flatnonzero(hit >= 0)
-                np.add.at(out.T, hit[mask], sgn * cd[:, mask].T)
+            _scatter(out, node_arr, d.a[dio], d.k[dio], cd)
         return out
+
+
+def _scatter(
+    out: np.ndarray, node_arr: np.ndarray, src: np.ndarray, dst: np.ndarray, cur: np.ndarray
+) -> None:
+    """Add device currents (K, devices) flowing src -> dst to ``out`` at the nodes that are asked for."""
+    for term, sgn in ((src, 1.0), (dst, -1.0)):
+        hit = node_arr[term]
+        mask = np.flatnonzero(hit >= 0)
+        np.add.at(out.T, hit[mask], sgn * cur[:, mask].T)
